@@ -1,0 +1,157 @@
+"""`sam2-trt export`: official checkpoint -> model directory of four validated ONNX graphs + metadata.
+
+Everything is written into a hidden temporary directory beside the destination and moved into place only
+after every graph passed validation, so a failed or interrupted export never leaves a partial model
+directory behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.metadata import METADATA_FILENAME, VALIDATION_FILENAME, sha256_file
+from runtime.specs import DEFAULT_OPSET, GRAPHS, SUPPORTED_OPSETS
+
+from .checkpoint import check_image_size
+from .configs import resolve_model_name
+from .errors import ExportError
+
+
+@dataclass
+class ExportResult:
+    model_dir: Path
+    reports: list
+    seconds: float
+
+
+def check_output_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse a destination that holds anything but (with overwrite) an earlier sam2-trt model directory."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"--out {out_dir} exists and is not a directory; choose a new directory name")
+    if out_dir.is_dir():
+        entries = sorted(p.name for p in out_dir.iterdir())
+        if entries and not (overwrite and (out_dir / METADATA_FILENAME).is_file()):
+            what = f"{len(entries)} entries, e.g. {entries[0]!r}"
+            how = ("it is not a sam2-trt model directory, so --overwrite will not replace it" if overwrite
+                   else "pass --overwrite to replace an earlier sam2-trt export")
+            raise ExportError(f"--out {out_dir} already exists and is not empty ({what}); choose a new or empty "
+                              f"directory, or {how}")
+    parent = out_dir.parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ExportError(f"--out {out_dir} is not writable: cannot create files in {probe}")
+
+
+def _require_export_dependencies() -> None:
+    missing = []
+    for module in ("torch", "onnx", "onnxruntime", "sam2"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise ExportError(
+            f"export needs {', '.join(missing)} (not installed). Install the export extra: "
+            f"pip install 'sam2-trt[export]' (see README: install the official sam2 with --no-build-isolation)",
+            code=ExportError.MISSING_DEPENDENCY)
+
+
+def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int | None = None,
+                 image_size: int | None = None, opset: int = DEFAULT_OPSET, overwrite: bool = False,
+                 log=print) -> ExportResult:
+    """Export the official model `config` with `checkpoint` (or seeded random weights) into `out_dir`.
+
+    Raises ExportError (with .code) for bad input and for a graph that fails validation.
+    """
+    t0 = time.time()
+    model_name = resolve_model_name(config)
+    image_size = 1024 if image_size is None else image_size
+    check_image_size(image_size)
+    if opset not in SUPPORTED_OPSETS:
+        raise ExportError(f"--opset {opset} is not supported; use one of {list(SUPPORTED_OPSETS)} "
+                          f"(default {DEFAULT_OPSET})")
+    if (checkpoint is None) == (random_weights_seed is None):
+        raise ExportError("give either --checkpoint PATH (an official .pt file) or --random-weights "
+                          "(seeded random weights, for trying the pipeline without a download)")
+    out_dir = Path(out_dir).absolute()
+    check_output_dir(out_dir, overwrite)
+    _require_export_dependencies()
+
+    from .checkpoint import build_official_model, load_official_model
+
+    if checkpoint is not None:
+        log(f"loading {checkpoint} as {model_name.short} at {image_size}px")
+        model = load_official_model(model_name, checkpoint, image_size)
+        ckpt_info = {"file": Path(checkpoint).name, "sha256": sha256_file(checkpoint), "random_weights_seed": None}
+    else:
+        from .random_weights import random_state_dict
+
+        log(f"building {model_name.short} at {image_size}px with seeded random weights (seed {random_weights_seed})")
+        model = build_official_model(model_name, image_size)
+        model.load_state_dict(random_state_dict(model_name, random_weights_seed))
+        ckpt_info = {"file": None, "sha256": None, "random_weights_seed": random_weights_seed}
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        reports = _export_into(model, model_name, image_size, opset, tmp, ckpt_info, log)
+        failed = [r for r in reports if not r.passed]
+        if failed:
+            from .validate import format_reports
+
+            raise ExportError(
+                f"{len(failed)} output(s) exceed their tolerance against PyTorch; nothing was written to "
+                f"{out_dir}.\n{format_reports(failed)}", code=ExportError.VALIDATION_FAILED)
+        _move_into_place(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ExportResult(out_dir, reports, time.time() - t0)
+
+
+def _export_into(model, model_name, image_size, opset, tmp: Path, ckpt_info: dict, log) -> list:
+    from .model_metadata import build_metadata
+    from .modules import GRAPH_MODULES
+    from .onnx_export import export_graph
+    from .validate import format_reports, reports_to_json, validate_graph
+
+    reports = []
+    for name, spec in GRAPHS.items():
+        t = time.time()
+        export_graph(GRAPH_MODULES[name](model).eval(), spec, tmp / spec.filename, image_size, opset)
+        t_export = time.time() - t
+        graph_reports = validate_graph(spec, tmp / spec.filename, model, image_size)
+        reports.extend(graph_reports)
+        worst = max(r.max_rel_err for r in graph_reports)
+        log(f"  {spec.filename:24} exported in {t_export:5.1f}s, validated in {time.time() - t - t_export:5.1f}s: "
+            f"max rel err {worst:.2g} {'ok' if all(r.passed for r in graph_reports) else 'FAILED'}")
+    (tmp / VALIDATION_FILENAME).write_text(json.dumps(
+        {"reference": "official sam2 PyTorch modules, fp32, CPU", "runtime": "onnxruntime CPUExecutionProvider",
+         "outputs": reports_to_json(reports)}, indent=1))
+    (tmp / "validation.txt").write_text(format_reports(reports) + "\n")
+    metadata = build_metadata(model, model_name, image_size, opset, tmp, ckpt_info)
+    (tmp / METADATA_FILENAME).write_text(json.dumps(metadata, indent=1))
+    return reports
+
+
+def _move_into_place(tmp: Path, out_dir: Path) -> None:
+    """Atomic rename into place; an existing (empty, or overwritten model) directory is swapped out first."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        os.rename(out_dir, old)
+    try:
+        os.rename(tmp, out_dir)
+    except BaseException:
+        if old is not None:
+            os.rename(old, out_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,57 @@
+"""Properties of the graphs that the runtime relies on, checked on the exported ONNX with ONNX Runtime."""
+
+import numpy as np
+import pytest
+
+from runtime.specs import GRAPHS, MEMORY_ATTENTION
+from sam2_export.validate import sample_inputs
+
+
+@pytest.fixture(scope="module")
+def tiny512(tiny_checkpoint, tmp_path_factory):
+    from sam2_export.exporter import export_model
+
+    out = tmp_path_factory.mktemp("semantics") / "model"
+    export_model("sam2.1_hiera_t", out, checkpoint=tiny_checkpoint, image_size=512, log=lambda m: None)
+    return out
+
+
+def _session(model_dir, graph):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(model_dir / GRAPHS[graph].filename), providers=["CPUExecutionProvider"])
+
+
+def test_memory_attention_padding_is_exact(tiny512):
+    """An object padded with extra masked slots/pointers gets the same features as without the padding."""
+    sess = _session(tiny512, "memory_attention")
+    x = sample_inputs(MEMORY_ATTENTION, 512, {"objects": 1, "slots": 2, "pointers": 3}, seed=5)
+    x["memory_valid"][:] = 1
+    x["pointer_valid"][:] = 1
+    plain = sess.run(None, x)[0]
+    padded = dict(x)
+    rng = np.random.default_rng(0)
+    padded["memory"] = np.concatenate([x["memory"], rng.normal(size=x["memory"].shape).astype(np.float32)], 1)
+    padded["memory_tpos_index"] = np.concatenate([x["memory_tpos_index"]] * 2, 1)
+    padded["memory_valid"] = np.array([[1, 1, 0, 0]], np.float32)
+    padded["object_pointers"] = np.concatenate([x["object_pointers"], x["object_pointers"] * 3], 1)
+    padded["pointer_tpos"] = np.concatenate([x["pointer_tpos"]] * 2, 1)
+    padded["pointer_valid"] = np.array([[1, 1, 1, 0, 0, 0]], np.float32)
+    np.testing.assert_allclose(sess.run(None, padded)[0], plain, rtol=0, atol=1e-5)
+
+
+def test_memory_attention_batches_objects_like_one_by_one(tiny512):
+    sess = _session(tiny512, "memory_attention")
+    x = sample_inputs(MEMORY_ATTENTION, 512, {"objects": 3, "slots": 3, "pointers": 4}, seed=6)
+    batched = sess.run(None, x)[0]
+    for i in range(3):
+        one = {k: (v if k == "vision_features" else v[i:i + 1]) for k, v in x.items()}
+        np.testing.assert_allclose(sess.run(None, one)[0], batched[i:i + 1], rtol=0, atol=1e-5)
+
+
+def test_memory_encoder_outputs_are_bfloat16_values(tiny512):
+    sess = _session(tiny512, "memory_encoder")
+    x = sample_inputs(GRAPHS["memory_encoder"], 512, {"objects": 2}, seed=7)
+    mem = sess.run(None, x)[0]
+    bits = mem.view(np.uint32)
+    assert np.all(bits & 0xFFFF == 0), "memories must be rounded to bfloat16 like the official predictor's"
