@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
 from runtime.specs import GraphSpec
 
 from .validate import sample_inputs
@@ -55,7 +53,3 @@ def graph_io_summary(spec: GraphSpec, image_size: int) -> dict:
 
     return {"inputs": [entry(t) for t in spec.inputs], "outputs": [entry(t) for t in spec.outputs],
             "dynamic_axes": {k: {str(i): n for i, n in v.items()} for k, v in spec.dynamic_axes.items()}}
-
-
-def as_numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
