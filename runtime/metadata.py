@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ModelDirError
 from .specs import GRAPHS
 
 METADATA_FILENAME = "sam2_trt.json"
@@ -21,8 +22,6 @@ VALIDATION_FILENAME = "validation.json"
 FORMAT_VERSION = 1
 
 
-class ModelDirError(Exception):
-    """A model directory is missing, incomplete or inconsistent."""
 
 
 def sha256_file(path, chunk: int = 1 << 22) -> str:

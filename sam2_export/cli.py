@@ -12,7 +12,7 @@ import signal
 import sys
 
 from .configs import ALL_MODELS
-from .errors import ExportError
+from runtime.errors import Sam2TrtError
 
 EXIT_INTERRUPTED = 130
 
@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "without PyTorch: ONNX graphs, TensorRT engines, a drop-in runtime.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_export(sub)
+    from runtime import segment_cli
+
+    segment_cli.add_parser(sub)
     return parser
 
 
@@ -72,9 +75,12 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return args.run(args)
-    except ExportError as e:
+    except Sam2TrtError as e:
         print(f"sam2-trt {args.command}: error: {e}", file=sys.stderr)
         return e.code
+    except ValueError as e:  # a rejected prompt or image: the message says what to pass instead
+        print(f"sam2-trt {args.command}: error: {e}", file=sys.stderr)
+        return Sam2TrtError.code
     except KeyboardInterrupt:
         print(f"sam2-trt {args.command}: interrupted; nothing was left behind", file=sys.stderr)
         return EXIT_INTERRUPTED

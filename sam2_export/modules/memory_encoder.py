@@ -26,5 +26,9 @@ class MemoryEncoderGraph(nn.Module):
         if m.no_obj_embed_spatial is not None:  # SAM 2.1
             absent = 1 - (object_score_logits > 0).float()
             feats = feats + absent[..., None, None] * m.no_obj_embed_spatial[..., None, None]
+        else:
+            # SAM 2.0 ignores the score; adding zero keeps the input in the traced graph (the tracer drops unused
+            # inputs) so both families share one interface.
+            feats = feats + 0.0 * object_score_logits[..., None, None]
         # The official predictor stores maskmem_features.to(torch.bfloat16) (sam2_video_predictor.py)
         return feats.to(torch.bfloat16).to(torch.float32)

@@ -67,3 +67,11 @@ def test_image_size_512_flows_through_every_graph(tiny_checkpoint, tmp_path):
         "point_coords": np.array([[[100.0, 200.0]]], np.float32), "point_labels": np.array([[1]], np.int32),
         "mask_input": np.zeros((1, 1, 128, 128), np.float32), "has_mask_input": np.zeros(1, np.float32)})[0]
     assert masks.shape == (1, 4, 128, 128)
+
+
+def test_sam2_0_family_exports_with_the_same_interface(tmp_path):
+    """SAM 2.0 lacks the pointer temporal encoding and no_obj_embed_spatial; its graphs keep every spec input."""
+    out = tmp_path / "s2"
+    proc = run_cli("export", "--config", "sam2_hiera_t", "--random-weights", "--out", out, "--image-size", "256")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _assert_valid_model_dir(out, 256, "sam2")

@@ -1,0 +1,70 @@
+"""Backends behind one interface (base.py), one small module each; `select_backend` picks one.
+
+`backend="auto"` tries TensorRT, then ONNX Runtime on CUDA, then ONNX Runtime on the CPU, and logs one line
+saying which it picked and why the faster ones were skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .base import Backend, BackendUnavailable, GraphSession
+
+log = logging.getLogger("sam2_trt")
+
+
+def _registry() -> dict:
+    from .onnxruntime_cpu import OnnxRuntimeCpuBackend
+    from .onnxruntime_cuda import OnnxRuntimeCudaBackend
+
+    backends = {}
+    try:  # the TensorRT backend (engines/ issue) registers itself here when present
+        from .tensorrt import TensorRTBackend
+
+        backends[TensorRTBackend.name] = TensorRTBackend
+    except ImportError:
+        pass
+    backends[OnnxRuntimeCudaBackend.name] = OnnxRuntimeCudaBackend
+    backends[OnnxRuntimeCpuBackend.name] = OnnxRuntimeCpuBackend
+    return backends
+
+
+BACKEND_NAMES = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
+_AUTO_ORDER = {"cuda": ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"), "cpu": ("onnxruntime-cpu",)}
+
+
+def _parse_device(device: str):
+    dev = str(device).lower()
+    if dev == "cpu":
+        return "cpu", 0
+    if dev == "cuda" or dev.startswith("cuda:") and dev[5:].isdigit():
+        return "cuda", int(dev[5:] or 0) if ":" in dev else 0
+    raise ValueError(f"device {device!r} is not supported; use 'cuda', 'cuda:N' or 'cpu'")
+
+
+def select_backend(backend: str = "auto", device: str = "cuda", stream=None) -> Backend:
+    """A ready backend for `device` ("cuda", "cuda:N" or "cpu"); raises BackendUnavailable with the reason."""
+    kind, device_id = _parse_device(device)
+    registry = _registry()
+    name = {"onnxruntime": f"onnxruntime-{kind}"}.get(backend, backend)
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"backend {backend!r} is unknown; use one of {', '.join(BACKEND_NAMES)}")
+    if name != "auto":
+        cls = registry.get(name)
+        reason = "this sam2-trt has no TensorRT backend yet" if cls is None else cls.unavailable_reason(device_id)
+        if reason:
+            raise BackendUnavailable(f"backend {name!r} is not available: {reason}")
+        return cls(device_id=device_id, stream=stream)
+    skipped = []
+    for candidate in _AUTO_ORDER[kind]:
+        cls = registry.get(candidate)
+        reason = "not in this build" if cls is None else cls.unavailable_reason(device_id)
+        if reason is None:
+            why = f" (skipped {'; '.join(skipped)})" if skipped else ""
+            log.info("sam2-trt: using backend %s on %s%s", candidate, device, why)
+            return cls(device_id=device_id, stream=stream)
+        skipped.append(f"{candidate}: {reason}")
+    raise BackendUnavailable("no backend can run here: " + "; ".join(skipped))
+
+
+__all__ = ["Backend", "BackendUnavailable", "GraphSession", "BACKEND_NAMES", "select_backend"]

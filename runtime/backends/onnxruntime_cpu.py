@@ -1,0 +1,52 @@
+"""ONNX Runtime on the CPU: the reference backend, and the one CI runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+from ..specs import GraphSpec
+from .base import Backend, GraphSession
+
+
+def session_options(threads: int | None = None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # ORT warns about unused initializers of constant-folded graphs
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = threads
+    return opts
+
+
+class OrtCpuSession(GraphSession):
+    def __init__(self, spec: GraphSpec, path: Path, threads: int | None):
+        import onnxruntime as ort
+
+        super().__init__(spec)
+        self.session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+
+    def run(self, inputs: Mapping) -> dict:
+        return dict(zip(self.spec.output_names, self.session.run(self.spec.output_names, dict(inputs))))
+
+
+class OnnxRuntimeCpuBackend(Backend):
+    name = "onnxruntime-cpu"
+    device = "cpu"
+
+    def __init__(self, device_id: int = 0, stream=None, threads: int | None = None):
+        # SAM2_TRT_THREADS caps ONNX Runtime's intra-op threads (default: one per core)
+        self.threads = threads or int(os.environ.get("SAM2_TRT_THREADS", "0")) or None
+
+    @classmethod
+    def unavailable_reason(cls, device_id: int = 0):
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            return "onnxruntime is not installed (pip install onnxruntime)"
+        return None
+
+    def open(self, spec: GraphSpec, path: Path) -> GraphSession:
+        return OrtCpuSession(spec, path, self.threads)

@@ -1,0 +1,47 @@
+"""An exported model directory opened on one backend: its metadata and its four graphs, opened on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .backends import Backend, select_backend
+from .metadata import ModelMetadata, load_metadata
+from .specs import GRAPHS
+
+
+class SAM2Model:
+    def __init__(self, metadata: ModelMetadata, backend: Backend):
+        self.meta = metadata
+        self.backend = backend
+        self._sessions = {}
+
+    @classmethod
+    def load(cls, model_dir, backend: str = "auto", device: str = "cuda", stream=None,
+             verify_checksums: bool = True) -> "SAM2Model":
+        """Open `model_dir` (made by `sam2-trt export`); checks that every graph is there and matches its sha256."""
+        meta = load_metadata(Path(model_dir))
+        meta.verify_graphs(check_hashes=verify_checksums)
+        return cls(meta, select_backend(backend, device, stream))
+
+    @property
+    def image_size(self) -> int:
+        return self.meta.image_size
+
+    @property
+    def low_res_size(self) -> int:
+        """Side of the decoder's mask logits (256 at 1024)."""
+        return self.meta.image_size // 4
+
+    def session(self, graph: str):
+        if graph not in self._sessions:
+            self._sessions[graph] = self.backend.open(GRAPHS[graph], self.meta.graph_path(graph))
+        return self._sessions[graph]
+
+    def run(self, graph: str, **inputs) -> dict:
+        """Run one graph; inputs by spec name (numpy or device tensors), outputs on the backend's device."""
+        return self.session(graph).run(inputs)
+
+    def host(self, tensor) -> np.ndarray:
+        return self.backend.to_host(tensor)
