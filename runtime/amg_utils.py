@@ -141,7 +141,8 @@ def calculate_stability_score(masks: np.ndarray, mask_threshold: float, threshol
 
     def count(binary: np.ndarray) -> np.ndarray:
         if binary.shape[-1] <= np.iinfo(np.int16).max:  # the official int16 row sums cannot wrap
-            return np.count_nonzero(binary.reshape(*binary.shape[:-2], -1), axis=-1).astype(np.int32)
+            flat = binary.reshape(*binary.shape[:-2], binary.shape[-2] * binary.shape[-1])  # -1 fails when N=0
+            return np.count_nonzero(flat, axis=-1).astype(np.int32)
         return binary.sum(-1, dtype=np.int16).sum(-1, dtype=np.int32)  # wider than 32767: wrap as official
 
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from .configs import ModelName
 
+MASK_LOGIT_GAIN = 20.0
+
 
 def random_state_dict(model_name: ModelName, seed: int = 0) -> dict:
     import torch
@@ -23,6 +25,10 @@ def random_state_dict(model_name: ModelName, seed: int = 0) -> dict:
         # Object-score MLP: a positive bias makes "object present" the common case, as with real weights,
         # while prompts still move the score (weights stay random).
         model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias.fill_(2.0)
+        # Untrained mask logits stay within +-1, so every stability score is 0 and every mask is fragile at
+        # its threshold; trained SAM 2 logits reach +-10 and more. Scale the hypernetworks' output layers.
+        for mlp in model.sam_mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(MASK_LOGIT_GAIN)
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 

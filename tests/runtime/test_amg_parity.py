@@ -1,7 +1,9 @@
 """Our SAM2AutomaticMaskGenerator against the official one, run here on the same checkpoint (CPU, fp32).
 
-Random weights predict low IoUs, so the quality thresholds are lowered to keep a real number of masks; every
-other stage (grid, batching, stability score, NMS, crop handling, RLE, record fields) runs as by default.
+Random-weight masks are broad and overlap each other (box NMS would keep one or two), so NMS suppression is
+disabled here (its semantics are tested against torchvision's in test_amg_utils.py) and the quality thresholds
+sit inside the range random weights produce (predicted IoU ~0.47-0.55, stability ~0.2-0.65). Every other
+stage (grid, batching, IoU and stability filtering, crop handling, m2m, RLE, record fields) runs as usual.
 """
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 from tests.official_reference import mask_iou, official_connected_components, official_image_classes, scene
 
 IMAGE = scene(240, 320, seed=1)
-THRESHOLDS = dict(pred_iou_thresh=0.3, stability_score_thresh=0.6)
+THRESHOLDS = dict(pred_iou_thresh=0.5, stability_score_thresh=0.4, box_nms_thresh=1.0, crop_nms_thresh=1.0)
 
 
 def _decode(seg):
@@ -26,13 +28,13 @@ def _decode(seg):
 
 
 def assert_same_records(ours, theirs):
-    assert len(theirs) > 0, "the reference kept no masks: the thresholds no longer exercise the pipeline"
+    assert len(theirs) >= 5, "the reference kept too few masks: the thresholds no longer exercise the pipeline"
     assert len(ours) == len(theirs)
     key = lambda r: tuple(r["point_coords"][0]) + (round(r["predicted_iou"], 3),)  # noqa: E731
     for a, b in zip(sorted(ours, key=key), sorted(theirs, key=key)):
         assert set(a) == set(b) == {"segmentation", "area", "bbox", "predicted_iou", "point_coords",
                                     "stability_score", "crop_box"}
-        assert a["point_coords"] == pytest.approx(b["point_coords"])
+        assert a["point_coords"][0] == pytest.approx(b["point_coords"][0])
         assert a["crop_box"] == b["crop_box"]
         assert type(a["segmentation"]) is type(b["segmentation"])
         assert mask_iou(_decode(a["segmentation"]), _decode(b["segmentation"])) >= 0.99

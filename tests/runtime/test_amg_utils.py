@@ -265,3 +265,11 @@ def test_stub_modules_import_like_torchvision():
     gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
     t = ToTensor()(gray)
     assert t.shape == (1, 3, 4) and t.dtype == torch.float32 and t[0, 2, 3] == 11 / 255
+
+
+def test_empty_batches_pass_through_every_stage():
+    """A batch whose masks were all filtered out still flows through the later stages (AMG on a plain image)."""
+    empty = np.zeros((0, 12, 16), np.float32)
+    assert amg.calculate_stability_score(empty, 0.0, 1.0).shape == (0,)
+    assert amg.batched_mask_to_box(empty > 0).shape == (0, 4)
+    assert amg.mask_to_rle(empty > 0) == []
