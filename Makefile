@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 	# to build it, and its torchvision requirement would replace the CPU torch (--no-deps).
 	$(BIN)/python -m pip install -q hydra-core iopath tqdm
 	SAM2_BUILD_CUDA=0 $(BIN)/python -m pip install -q --no-build-isolation --no-deps sam2==1.1.0
-	$(BIN)/python -m pip install -q --no-warn-conflicts onnx -e ".[test]"
+	$(BIN)/python -m pip install -q --no-warn-conflicts onnx -e ".[test,gpu]"
 	touch $(STAMP)
 
 demo: setup
