@@ -1,6 +1,7 @@
 """ONNX Runtime with the CUDA execution provider (onnxruntime-gpu), through I/O binding.
 
-Inputs may be host numpy arrays (copied in by ORT) or OrtValues already on the GPU (bound in place);
+Inputs may be host numpy arrays (copied in by ORT), or OrtValues or runtime.gpu DeviceArrays already on the
+GPU (bound in place);
 outputs are bound to the GPU and returned as OrtValues, so features and the memory bank stay on the device
 between graph calls. A caller-supplied CUDA stream becomes ORT's compute stream.
 """
@@ -32,6 +33,10 @@ class OrtCudaSession(GraphSession):
             value = inputs[name]
             if isinstance(value, np.ndarray):
                 binding.bind_cpu_input(name, np.ascontiguousarray(value))
+            elif hasattr(value, "__cuda_array_interface__"):  # a runtime.gpu DeviceArray: bound in place
+                cai = value.__cuda_array_interface__
+                binding.bind_input(name, "cuda", self.device_id, np.dtype(cai["typestr"]), list(cai["shape"]),
+                                   cai["data"][0])
             else:
                 binding.bind_ortvalue_input(name, value)
         for name in self.spec.output_names:
@@ -46,6 +51,7 @@ class OnnxRuntimeCudaBackend(Backend):
 
     def __init__(self, device_id: int = 0, stream=None, threads=None):
         self.device_id = device_id
+        self.stream = stream
         self.provider_options = {"device_id": str(device_id)}
         if stream is not None:
             self.provider_options["user_compute_stream"] = str(int(stream))

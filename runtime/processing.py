@@ -1,0 +1,74 @@
+"""The seam between the runtime and its pre/post-processing: the numpy twins (runtime.ops) on the host, or the
+CUDA kernels (runtime.gpu.kernels, same signatures) when the backend runs on a GPU and the kernels can run.
+
+Both return host numpy where the predictors need host values (selected masks), and the CUDA path hands the
+preprocessed image to the backend as a device array, so a frame crosses PCIe once as uint8.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from . import ops
+
+log = logging.getLogger("sam2_trt")
+
+
+class HostProcessing:
+    name = "numpy"
+
+    def preprocess_image(self, image: np.ndarray, size: int) -> np.ndarray:
+        """[H,W,3] uint8 -> [1,3,size,size] float32 (host)."""
+        return ops.preprocess_image(image, size)
+
+    def postprocess_image_masks(self, low_res: np.ndarray, orig_hw, mask_threshold: float, max_hole_area: float,
+                                max_sprinkle_area: float) -> np.ndarray:
+        """[B,C,h,w] float32 logits -> [B,C,H,W] float32 logits (host)."""
+        return ops.postprocess_image_masks(low_res, orig_hw, mask_threshold, max_hole_area, max_sprinkle_area)
+
+
+class CudaProcessing:
+    name = "cuda"
+
+    def __init__(self, stream=None):
+        from .gpu.device import as_stream
+
+        self.stream = as_stream(stream)
+
+    def preprocess_image(self, image: np.ndarray, size: int):
+        """[H,W,3] uint8 (host or device) -> DeviceArray [1,3,size,size] float32, ready when this returns."""
+        from .gpu import kernels
+
+        out = kernels.preprocess_image(image, size, stream=self.stream)
+        self.stream.synchronize()  # the backend may run on another stream
+        return out
+
+    def postprocess_image_masks(self, low_res: np.ndarray, orig_hw, mask_threshold: float, max_hole_area: float,
+                                max_sprinkle_area: float) -> np.ndarray:
+        from .gpu import DeviceArray, kernels
+
+        dev = DeviceArray.from_host(np.ascontiguousarray(low_res, dtype=np.float32), self.stream)
+        return kernels.postprocess_image_masks(dev, orig_hw, mask_threshold, max_hole_area, max_sprinkle_area,
+                                               stream=self.stream).to_host()
+
+
+def select_processing(backend):
+    """CudaProcessing for a backend on CUDA when the kernels can run there, else HostProcessing (logged)."""
+    if backend.device != "cuda":
+        return HostProcessing()
+    from .gpu import unavailable_reason
+
+    reason = unavailable_reason(getattr(backend, "device_id", 0))
+    if reason is None:
+        from .gpu.compiler import NvrtcUnavailable, nvrtc_module
+
+        try:
+            nvrtc_module()
+        except NvrtcUnavailable as e:
+            reason = str(e)
+    if reason is not None:
+        log.info("sam2-trt: pre/post-processing on the CPU: the CUDA kernels cannot run (%s)", reason)
+        return HostProcessing()
+    return CudaProcessing(getattr(backend, "stream", None))
