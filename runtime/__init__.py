@@ -1,6 +1,6 @@
 """sam2-trt runtime: SAM 2 inference on exported graphs, without PyTorch.
 
-    from runtime import SAM2ImagePredictor
+    from runtime import SAM2ImagePredictor, SAM2VideoPredictor, SAM2VideoStream
     predictor = SAM2ImagePredictor.load("models/sam2.1_hiera_t")
 
 Importing this package is cheap: the predictors and backends load their dependencies (onnxruntime,
@@ -10,6 +10,8 @@ TensorRT, CUDA) when first used.
 _EXPORTS = {
     "SAM2ImagePredictor": "image_predictor",
     "SAM2AutomaticMaskGenerator": "automatic_mask_generator",
+    "SAM2VideoPredictor": "video.predictor",
+    "SAM2VideoStream": "video.stream",
     "SAM2Model": "model",
 }
 

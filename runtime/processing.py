@@ -28,6 +28,21 @@ class HostProcessing:
         """[B,C,h,w] float32 logits -> [B,C,H,W] float32 logits (host)."""
         return ops.postprocess_image_masks(low_res, orig_hw, mask_threshold, max_hole_area, max_sprinkle_area)
 
+    # -- video --------------------------------------------------------------------------------------------
+    def preprocess_video_frame(self, frame: np.ndarray, size: int) -> np.ndarray:
+        """[H,W,3] uint8 -> [1,3,size,size] float32 (host): PIL bicubic, as the official JPEG loader."""
+        return ops.preprocess_video_frame(frame, size)
+
+    def fill_holes_in_mask_scores(self, low_res: np.ndarray, max_area: float) -> np.ndarray:
+        """[N,1,h,w] float32 -> [N,1,h,w] float32 (host)."""
+        return ops.fill_holes_in_mask_scores(low_res, max_area)
+
+    def video_mask_logits(self, low_res: np.ndarray, video_hw, non_overlap: bool) -> np.ndarray:
+        """[O,1,h,w] float32 -> [O,1,H,W] float32 (host): bilinear to the video, then the non-overlap
+        constraint when asked (SAM2VideoPredictor._get_orig_video_res_output)."""
+        out = ops.resize_bilinear(low_res, video_hw)
+        return ops.apply_non_overlapping_constraints(out) if non_overlap else out
+
 
 class CudaProcessing:
     name = "cuda"
@@ -52,6 +67,29 @@ class CudaProcessing:
         dev = DeviceArray.from_host(np.ascontiguousarray(low_res, dtype=np.float32), self.stream)
         return kernels.postprocess_image_masks(dev, orig_hw, mask_threshold, max_hole_area, max_sprinkle_area,
                                                stream=self.stream).to_host()
+
+    # -- video --------------------------------------------------------------------------------------------
+    def preprocess_video_frame(self, frame: np.ndarray, size: int):
+        """[H,W,3] uint8 (host or device) -> DeviceArray [1,3,size,size] float32, ready when this returns."""
+        from .gpu import kernels
+
+        out = kernels.preprocess_video_frame(frame, size, stream=self.stream)
+        self.stream.synchronize()
+        return out
+
+    def fill_holes_in_mask_scores(self, low_res: np.ndarray, max_area: float) -> np.ndarray:
+        from .gpu import DeviceArray, kernels
+
+        dev = DeviceArray.from_host(np.ascontiguousarray(low_res, dtype=np.float32), self.stream)
+        return kernels.fill_holes_in_mask_scores(dev, max_area, stream=self.stream).to_host()
+
+    def video_mask_logits(self, low_res: np.ndarray, video_hw, non_overlap: bool) -> np.ndarray:
+        from .gpu import DeviceArray, kernels
+
+        dev = DeviceArray.from_host(np.ascontiguousarray(low_res, dtype=np.float32), self.stream)
+        _, _, _, logits = kernels.frame_masks(dev, video_hw, 0.0, non_overlap, return_logits=True,
+                                              stream=self.stream)
+        return logits.to_host()
 
 
 def select_processing(backend):

@@ -1,0 +1,124 @@
+"""What tracking produces for one object on one frame, and where the per-frame results of a whole video live.
+
+The official predictor keeps a dict per frame and object (`compact_current_out`: bf16 memory, fp32 low-res
+masks, pointer, score). Here one object's non-conditioning results sit in preallocated arrays indexed by frame:
+memories as bf16 bits (what the official code stores, so lossless), low-res masks as float16 (they are only
+read back when a user clicks on an old frame, and the official code clamps them to +-32 there), pointers and
+scores as float32. Pages of the arrays are only touched when written, so a long video costs what it tracks.
+Streams, whose length is unknown, keep a ring of the last frames the memory attention can still reach.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+_SERIALS = itertools.count(1)
+
+
+def next_serial() -> int:
+    """A process-wide unique id for a computed output: the memory bank reloads a slot whose serial changed."""
+    return next(_SERIALS)
+
+
+def bf16_bits(x: np.ndarray) -> np.ndarray:
+    """float32 values that are already bf16-exact (the memory encoder rounds them) -> their upper 16 bits."""
+    return (np.ascontiguousarray(x, np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+def bf16_to_float32(bits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """uint16 bf16 bits [...] -> float32 [...], written into `out` (same shape) without temporaries."""
+    if out is None:
+        out = np.empty(bits.shape, np.float32)
+    words = out.view(np.uint16).reshape(*bits.shape, 2)  # little-endian: [low half, high half] of each float
+    words[..., 0] = 0
+    words[..., 1] = bits
+    return out
+
+
+@dataclass
+class FrameOutput:
+    """One object's result on one frame (the official `compact_current_out`).
+
+    masks   [h, w] float32 low-res mask logits (h = w = image_size / 4), after hole filling
+    pointer [256] float32 object pointer (no-object mixing applied)
+    score   object score logit (> 0: the object is present)
+    memory  [64, F, F] float32 spatial memory, bf16-exact; None until the memory encoder ran (clicks)
+    serial  unique id of this result (see next_serial)
+    """
+
+    masks: np.ndarray
+    pointer: np.ndarray
+    score: float
+    memory: np.ndarray | None
+    serial: int
+
+
+class FrameHistory:
+    """One object's non-conditioning outputs by frame index, in preallocated arrays.
+
+    num_frames: the video length, or None for a stream: then only the last `ring` frames are kept (a frame is
+    dropped when the frame `ring` later is stored).
+    """
+
+    def __init__(self, num_frames: int | None, low_res: int, feat: int, mem_dim: int, hidden: int,
+                 ring: int = 16):
+        n = num_frames if num_frames is not None else ring
+        self._ring = num_frames is None
+        self._n = n
+        self._frame = np.full(n, -1, np.int64)  # which frame each row holds (-1: none)
+        self._serial = np.zeros(n, np.int64)
+        self._memory = np.empty((n, mem_dim, feat, feat), np.uint16)
+        self._masks = np.empty((n, low_res, low_res), np.float16)
+        self._pointer = np.empty((n, hidden), np.float32)
+        self._score = np.empty(n, np.float32)
+
+    def _row(self, t: int) -> int:
+        return t % self._n if self._ring else t
+
+    def __contains__(self, t: int) -> bool:
+        return 0 <= t and (self._ring or t < self._n) and self._frame[self._row(t)] == t
+
+    def frames(self) -> list:
+        return sorted(int(t) for t in self._frame[self._frame >= 0])
+
+    def serial(self, t: int) -> int:
+        return int(self._serial[self._row(t)]) if t in self else 0
+
+    def put(self, t: int, out: FrameOutput) -> None:
+        if out.memory is None:
+            raise ValueError(f"frame {t}: a non-conditioning output needs its memory")
+        if not self._ring and not 0 <= t < self._n:
+            raise IndexError(f"frame {t} is outside the video's {self._n} frames")
+        r = self._row(t)
+        self._frame[r], self._serial[r] = t, out.serial
+        # the upper halves of the (bf16-exact) float32 words, copied without a temporary
+        np.copyto(self._memory[r], np.ascontiguousarray(out.memory, np.float32).view(np.uint16)[..., 1::2])
+        self._masks[r] = out.masks
+        self._pointer[r] = out.pointer
+        self._score[r] = out.score
+
+    def get(self, t: int) -> FrameOutput | None:
+        if t not in self:
+            return None
+        r = self._row(t)
+        return FrameOutput(self._masks[r].astype(np.float32), self._pointer[r].copy(), float(self._score[r]),
+                           bf16_to_float32(self._memory[r]), int(self._serial[r]))
+
+    def pop(self, t: int) -> FrameOutput | None:
+        out = self.get(t)
+        if out is not None:
+            self._frame[self._row(t)] = -1
+        return out
+
+    def copy_memory(self, t: int, dst: np.ndarray) -> None:
+        """Write frame t's memory into dst [64, F, F] float32 (a memory-bank slot) without allocating."""
+        bf16_to_float32(self._memory[self._row(t)], out=dst)
+
+    def pointer(self, t: int) -> np.ndarray:
+        return self._pointer[self._row(t)]
+
+    def clear(self) -> None:
+        self._frame[:] = -1
