@@ -29,7 +29,10 @@ def _add_export(sub) -> None:
                    help="model name (sam2.1_hiera_t, sam2.1_hiera_base_plus, ...) or official config path "
                         "(configs/sam2.1/sam2.1_hiera_t.yaml)")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", metavar="PATH", help="official checkpoint file ({'model': state_dict})")
+    src.add_argument("--checkpoint", metavar="PATH|NAME",
+                     help="official checkpoint file ({'model': state_dict}), or an official model name "
+                          "(sam2.1_hiera_tiny, ...) to download that checkpoint once into the cache "
+                          "($SAM2_TRT_CACHE/checkpoints, default ~/.cache/sam2-trt/checkpoints); a file wins")
     src.add_argument("--random-weights", nargs="?", const=0, type=int, metavar="SEED",
                      help="seeded random weights instead of a checkpoint (default seed 0): for trying the "
                           "pipeline offline; the masks mean nothing")
@@ -46,10 +49,22 @@ def _run_export(args) -> int:
 
     from .exporter import export_model
 
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    checkpoint = args.checkpoint
+    if checkpoint is not None:
+        from pathlib import Path
+
+        from .checkpoint import check_image_size
+        from .download import resolve_checkpoint
+        from .exporter import check_output_dir
+
+        # The cheap checks first, so a bad --out or --image-size never waits for a download.
+        check_image_size(1024 if args.image_size is None else args.image_size)
+        check_output_dir(Path(args.out).absolute(), args.overwrite)
+        checkpoint = resolve_checkpoint(checkpoint, args.config, log=log)
     result = export_model(
-        args.config, args.out, checkpoint=args.checkpoint, random_weights_seed=args.random_weights,
-        image_size=args.image_size, opset=args.opset or DEFAULT_OPSET, overwrite=args.overwrite,
-        log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        args.config, args.out, checkpoint=checkpoint, random_weights_seed=args.random_weights,
+        image_size=args.image_size, opset=args.opset or DEFAULT_OPSET, overwrite=args.overwrite, log=log)
     print(f"exported {len(result.reports)} validated outputs to {result.model_dir} in {result.seconds:.0f}s")
     return 0
 
@@ -59,9 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "without PyTorch: ONNX graphs, TensorRT engines, a drop-in runtime.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_export(sub)
-    from runtime import segment_cli
+    from runtime import segment_cli, track_cli
+
+    from . import demo
 
     segment_cli.add_parser(sub)
+    track_cli.add_parser(sub)
+    demo.add_parser(sub)
     return parser
 
 

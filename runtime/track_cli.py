@@ -1,0 +1,300 @@
+"""`sam2-trt track`: objects through a video from clicks and boxes, as DAVIS PNGs, an overlay video, COCO RLE.
+
+The tracking loop (`track_video`) is shared with `sam2-trt demo`. It follows the official video notebook:
+prompts first, then propagation forward from the earliest prompted frame to the end, then (when that frame is
+not frame 0) in reverse from it back to frame 0, as `propagate_in_video(reverse=True)` does by default. Every
+frame is written once: frames before the earliest prompt come from the reverse pass.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DIRECTIONS = ("both", "forward", "backward")
+
+
+@dataclass
+class ObjectPrompt:
+    """The clicks and/or box of one object on one frame, in video pixels (one add_new_points_or_box call)."""
+    frame: int
+    obj_id: int
+    points: list = field(default_factory=list)  # [(x, y)]
+    labels: list = field(default_factory=list)  # 1 foreground, 0 background, one per point
+    box: tuple | None = None  # (x0, y0, x1, y1)
+
+
+@dataclass
+class TrackResult:
+    obj_ids: list  # every prompted object id, ascending
+    frames: list  # indices of the frames written, ascending
+    seconds: float  # time spent in the predictor (prompts + propagation), not in loading or writing
+    backend: str
+    outputs: dict  # name -> path written
+
+    @property
+    def fps(self) -> float:
+        return len(self.frames) / self.seconds if self.seconds > 0 else float("inf")
+
+    def summary(self) -> str:
+        return (f"tracked {len(self.obj_ids)} object{'s' * (len(self.obj_ids) != 1)} through {len(self.frames)} "
+                f"frames in {self.seconds:.1f} s: {self.fps:.1f} FPS (backend {self.backend})")
+
+
+# ---- prompts ---------------------------------------------------------------------------------------------------
+def _numbers(text: str, flag: str, form: str, n_min: int, n_max: int) -> list:
+    parts = str(text).split(",")
+    if not n_min <= len(parts) <= n_max:
+        raise ValueError(f"{flag} {text!r}: expected {form} ({n_min}{'' if n_min == n_max else f' or {n_max}'} "
+                         f"comma-separated numbers)")
+    try:
+        return [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: expected {form}, and {text!r} has a part that is not a number") from None
+
+
+def _integer(value: float, flag: str, text: str, what: str) -> int:
+    if value != int(value):
+        raise ValueError(f"{flag} {text!r}: {what} must be a whole number, got {value:g}")
+    return int(value)
+
+
+def _object_id(value: float, flag: str, text: str) -> int:
+    obj = _integer(value, flag, text, "the object id")
+    if not 1 <= obj <= 255:
+        raise ValueError(f"{flag} {text!r}: object id {obj} is outside 1..255 (ids are the pixel values of the "
+                         f"DAVIS mask PNGs, 0 being the background)")
+    return obj
+
+
+def parse_prompts(points=(), boxes=()) -> list:
+    """--point F,X,Y,OBJ[,LABEL] and --box F,X0,Y0,X1,Y1,OBJ strings -> ObjectPrompts, one per (frame, object).
+
+    Several points on the same frame and object are the clicks of one prompt; a box there joins them (the box
+    goes first, as the official add_new_points_or_box puts it). Raises ValueError naming the bad argument.
+    """
+    grouped = {}
+    for text in points:
+        v = _numbers(text, "--point", "F,X,Y,OBJ[,LABEL]", 4, 5)
+        frame = _integer(v[0], "--point", text, "the frame index")
+        label = _integer(v[4], "--point", text, "the label") if len(v) == 5 else 1
+        if label not in (0, 1):
+            raise ValueError(f"--point {text!r}: label {label} must be 1 (foreground) or 0 (background)")
+        obj = _object_id(v[3], "--point", text)
+        p = grouped.setdefault((frame, obj), ObjectPrompt(frame, obj))
+        p.points.append((v[1], v[2]))
+        p.labels.append(label)
+    for text in boxes:
+        v = _numbers(text, "--box", "F,X0,Y0,X1,Y1,OBJ", 6, 6)
+        frame = _integer(v[0], "--box", text, "the frame index")
+        x0, y0, x1, y1 = v[1:5]
+        if x1 <= x0 or y1 <= y0:
+            raise ValueError(f"--box {text!r}: the corner X1,Y1 must be right of and below X0,Y0 (x1 > x0, y1 > y0)")
+        obj = _object_id(v[5], "--box", text)
+        p = grouped.setdefault((frame, obj), ObjectPrompt(frame, obj))
+        if p.box is not None:
+            raise ValueError(f"--box {text!r}: object {p.obj_id} already has a box on frame {frame}; give one box "
+                             f"per object and frame")
+        p.box = (x0, y0, x1, y1)
+    return [grouped[k] for k in sorted(grouped)]
+
+
+def check_prompts(prompts, num_frames: int, width: int, height: int, max_frames: int | None = None) -> None:
+    """Every prompt on a frame that will be tracked and inside the [width, height] video; raises ValueError."""
+    if not prompts:
+        raise ValueError("give at least one prompt: --point F,X,Y,OBJ (a click) or --box F,X0,Y0,X1,Y1,OBJ")
+    for p in prompts:
+        if not 0 <= p.frame < num_frames:
+            limit = f" (--max-frames {max_frames})" if max_frames is not None else ""
+            raise ValueError(f"object {p.obj_id} is prompted on frame {p.frame}, but the video has frames "
+                             f"0..{num_frames - 1}{limit}")
+        xy = list(p.points) + ([p.box[:2], p.box[2:]] if p.box else [])
+        for x, y in xy:
+            if not (0 <= x <= width and 0 <= y <= height):
+                raise ValueError(f"object {p.obj_id} on frame {p.frame}: point ({x:g}, {y:g}) is outside the "
+                                 f"{width}x{height} video (coordinates are in video pixels)")
+
+
+# ---- tracking --------------------------------------------------------------------------------------------------
+def _passes(prompts, num_frames: int, direction: str) -> list:
+    """[(start_frame, reverse, max_frame_num_to_track)] in the official meaning of those arguments."""
+    first, last = min(p.frame for p in prompts), max(p.frame for p in prompts)
+    if direction == "backward":
+        return [(last, True, last)]
+    passes = [(first, False, num_frames - 1 - first)]
+    if direction == "both" and first > 0:
+        passes.append((first, True, first))
+    return passes
+
+
+def propagate(predictor, state, prompts, num_frames: int, direction: str = "both", timer=None):
+    """Add `prompts` to `state`, then yield (frame_idx, obj_ids, masks [O, H, W] bool) once per tracked frame
+    of the first `num_frames`, in processing order. `timer` (a list) accumulates the seconds spent in the
+    predictor."""
+    import numpy as np
+
+    timer = timer if timer is not None else [0.0]
+    t = time.perf_counter()
+    for p in prompts:
+        predictor.add_new_points_or_box(
+            state, p.frame, p.obj_id,
+            points=np.array(p.points, np.float32) if p.points else None,
+            labels=np.array(p.labels, np.int32) if p.points else None,
+            box=np.array(p.box, np.float32) if p.box else None, clear_old_points=True, normalize_coords=True)
+    timer[0] += time.perf_counter() - t
+    seen = set()
+    for start, reverse, n in _passes(prompts, num_frames, direction):
+        results = iter(predictor.propagate_in_video(state, start_frame_idx=start, max_frame_num_to_track=n,
+                                                    reverse=reverse))
+        while True:
+            t = time.perf_counter()
+            try:
+                frame_idx, obj_ids, logits = next(results)
+            except StopIteration:
+                break
+            finally:
+                timer[0] += time.perf_counter() - t
+            if frame_idx in seen or not 0 <= frame_idx < num_frames:
+                continue
+            seen.add(frame_idx)
+            yield int(frame_idx), [int(o) for o in obj_ids], np.asarray(logits)[:, 0] > 0.0
+
+
+def track_video(predictor, video, frames, prompts, out_dir, *, max_frames: int | None = None,
+                direction: str = "both", coco_json: bool = False, overlay: bool = True, caption: str | None = None,
+                progress: bool = True) -> TrackResult:
+    """Track `prompts` through `video` (a JPEG folder or video file) with a loaded SAM2VideoPredictor and write
+    out_dir/masks/{frame:05d}.png, out_dir/overlay.mp4 (unless overlay=False) and out_dir/masks.json (coco_json).
+
+    frames: the same video opened with runtime.video.frames.open_video (for the overlay and the size checks).
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    from .video_writers import CocoRleWriter, DavisMaskWriter, OverlayVideoWriter
+
+    num_frames = frames.num_frames if max_frames is None else min(frames.num_frames, max_frames)
+    check_prompts(prompts, num_frames, frames.width, frames.height, max_frames)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = predictor.init_state(str(video))
+    todo = len({f for start, reverse, n in _passes(prompts, num_frames, direction)
+                for f in range(start - n if reverse else start, (start if reverse else start + n) + 1)})
+    timer, written = [0.0], []
+    outputs = {"masks": out_dir / "masks"}
+    coco = CocoRleWriter(out_dir / "masks.json", video=Path(video).name) if coco_json else None
+    with DavisMaskWriter(outputs["masks"]) as masks_out:
+        with tqdm(total=todo, desc="tracking", unit="frame", file=sys.stderr, disable=not progress) as bar:
+            for frame_idx, obj_ids, masks in propagate(predictor, state, prompts, num_frames, direction, timer):
+                masks_out.write(frame_idx, obj_ids, masks)
+                if coco is not None:
+                    coco.add(frame_idx, obj_ids, masks)
+                written.append(frame_idx)
+                bar.update()
+        written.sort()
+        if overlay:
+            # From the written PNGs, in frame order: the reverse pass delivers frames backwards.
+            outputs["overlay"] = out_dir / "overlay.mp4"
+            fps = video_fps(video)
+            ids = np.array(sorted({p.obj_id for p in prompts}), np.uint8)
+            with OverlayVideoWriter(outputs["overlay"], fps, frames.width, frames.height, caption=caption) as video_out:
+                for f in tqdm(written, desc="overlay", unit="frame", file=sys.stderr, disable=not progress):
+                    video_out.write(frames.get(f), ids, masks_out.labels(f)[None] == ids[:, None, None])
+    if coco is not None:
+        coco.close()
+        outputs["coco_json"] = coco.path
+    return TrackResult(sorted({p.obj_id for p in prompts}), written, timer[0],
+                       str(getattr(predictor, "backend_name", "?")), outputs)
+
+
+def video_fps(video) -> float:
+    """Frame rate of a video file (its average rate); 24, the DAVIS rate, for a JPEG folder or an unknown rate."""
+    if Path(video).is_file():
+        import av
+
+        try:
+            with av.open(str(video)) as container:
+                rate = container.streams.video[0].average_rate
+            if rate:
+                return float(rate)
+        except (av.FFmpegError, IndexError):
+            pass
+    return 24.0
+
+
+def track_to_dir(model_dir, video, prompts, out_dir, *, backend: str = "auto", device: str = "cuda",
+                 non_overlap: bool = False, progress: bool = True, **options) -> TrackResult:
+    """Open `video`, check the prompts, load the predictor from `model_dir` and run track_video (its options)."""
+    from .video.frames import open_video
+
+    frames = open_video(str(video))  # raises VideoError naming the path when it is neither folder nor video
+    try:
+        n = frames.num_frames if options.get("max_frames") is None else min(frames.num_frames, options["max_frames"])
+        check_prompts(prompts, n, frames.width, frames.height, options.get("max_frames"))  # before the slow load
+        from . import SAM2VideoPredictor
+
+        predictor = SAM2VideoPredictor.load(model_dir, backend=backend, device=device, non_overlap_masks=non_overlap)
+        return track_video(predictor, video, frames, prompts, out_dir, progress=progress, **options)
+    finally:
+        frames.close()
+
+
+# ---- the command -----------------------------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return n
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "track", help="track objects through a video from clicks and boxes",
+        description="Prompt objects with clicks and/or boxes on any frames, track them through the whole video "
+                    "with an exported model, and write OUT/masks/{frame:05d}.png (DAVIS palette PNGs, pixel = "
+                    "object id), OUT/overlay.mp4 and, with --coco-json, OUT/masks.json (COCO RLE per frame).",
+        epilog="Coordinates are video pixels. Propagation runs forward from the earliest prompted frame, then "
+               "backward from it to frame 0. Exit codes: 0 ok, 2 usage, 3 bad input, 130 interrupted.")
+    p.add_argument("video", help="video file (mp4, ...) or folder of JPEG frames")
+    p.add_argument("--model", required=True, metavar="DIR", help="model directory from `sam2-trt export`")
+    p.add_argument("--point", action="append", default=[], metavar="F,X,Y,OBJ[,LABEL]",
+                   help="a click on frame F for object OBJ (1..255); LABEL 1 (default) foreground, 0 background. "
+                        "Several on one frame and object form one prompt; repeatable")
+    p.add_argument("--box", action="append", default=[], metavar="F,X0,Y0,X1,Y1,OBJ",
+                   help="a box on frame F for object OBJ; combines with that object's clicks on that frame")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
+    p.add_argument("--backend", default="auto", choices=("auto", "onnxruntime-cpu", "onnxruntime-cuda", "tensorrt"))
+    p.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (auto falls back to cpu)")
+    p.add_argument("--direction", default="both", choices=DIRECTIONS,
+                   help="both (default): forward from the earliest prompt, then back to frame 0; forward: only "
+                        "from the earliest prompt on; backward: from the latest prompt back to frame 0")
+    p.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
+                   help="track only the first N frames of the video (prompts must lie in them)")
+    p.add_argument("--non-overlap", action="store_true",
+                   help="at most one object per pixel (the official non_overlap_masks)")
+    p.add_argument("--coco-json", action="store_true", help="also write OUT/masks.json (COCO RLE per frame/object)")
+    p.add_argument("--no-overlay", action="store_true", help="skip OUT/overlay.mp4")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    prompts = parse_prompts(args.point, args.box)
+    if not prompts:
+        raise ValueError("give at least one prompt: --point F,X,Y,OBJ (a click) or --box F,X0,Y0,X1,Y1,OBJ")
+    result = track_to_dir(args.model, args.video, prompts, args.out, backend=args.backend, device=args.device,
+                          non_overlap=args.non_overlap, progress=not args.quiet, max_frames=args.max_frames,
+                          direction=args.direction, coco_json=args.coco_json, overlay=not args.no_overlay)
+    print(result.summary())
+    print("wrote " + ", ".join(str(p) for p in result.outputs.values()))
+    return 0
