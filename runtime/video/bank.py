@@ -100,11 +100,12 @@ class MemoryBank:
 
     def drop_row(self, row: int) -> None:
         """Forget an object: later rows move up by one (object indices shift as in the official remove_object)."""
+        if row >= self.memory.shape[0]:
+            return  # the object was never tracked, so it has no row yet
         for a in (self.memory, self.memory_serial, self.memory_tpos_index, self.memory_valid,
                   self.object_pointers, self.pointer_tpos, self.pointer_valid):
-            a[row:-1] = a[row + 1:].copy() if len(a) > row + 1 else a[row:-1]
-            if len(a):
-                a[-1] = 0
+            a[row:-1] = a[row + 1:].copy()
+            a[-1] = 0
 
     def clear(self) -> None:
         self.memory_serial[:] = 0

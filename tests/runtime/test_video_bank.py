@@ -1,0 +1,91 @@
+"""The memory bank and the per-frame output store: slots stay in place, only new frames are copied in, the
+graph inputs are views of the bank, and stored memories round-trip exactly (they are bf16 values)."""
+
+import numpy as np
+
+from runtime.video.bank import MemoryBank
+from runtime.video.memory_selection import MemoryRule, select_memories
+from runtime.video.outputs import FrameHistory, FrameOutput, bf16_bits, bf16_to_float32
+
+MEM, FEAT, HIDDEN = 4, 2, 8
+
+
+def bf16_exact(rng, shape):
+    return bf16_to_float32(bf16_bits(rng.standard_normal(shape).astype(np.float32)))
+
+
+def test_sliding_window_copies_only_the_new_frame_and_inputs_are_views():
+    rng = np.random.default_rng(0)
+    memories = {t: bf16_exact(rng, (MEM, FEAT, FEAT)) for t in range(20)}
+    loads = []
+
+    def source(t):
+        def load(dst):
+            loads.append(t)
+            np.copyto(dst, memories[t])
+        return t + 1, load  # serial = frame + 1
+
+    bank = MemoryBank(MEM, FEAT, HIDDEN)
+    bank.reserve(1, 7, 3)
+    rule = MemoryRule()
+    for f in range(1, 12):
+        mems, _ = select_memories(rule, f, False, [0], lambda t: 1 <= t < f, None)
+        bank.fill_row(0, [(*source(r.frame)[:1], int(r.tpos), source(r.frame)[1]) for r in mems], [])
+        inputs = bank.inputs([0])
+        assert np.shares_memory(inputs["memory"], bank.memory)  # no copy for the graph
+        valid = inputs["memory_valid"][0] > 0
+        held = sorted(int(s) - 1 for s in bank.memory_serial[0][valid])
+        assert held == sorted({0} | set(range(max(1, f - 6), f)))
+        for slot in np.flatnonzero(valid):  # each slot holds its frame's memory and temporal index
+            t = int(bank.memory_serial[0, slot]) - 1
+            np.testing.assert_array_equal(bank.memory[0, slot], memories[t])
+            assert bank.memory_tpos_index[0, slot] == (6 if t == 0 else f - t - 1)
+    assert sorted(loads) == list(range(11))  # every frame was copied in exactly once
+    assert bank.capacity == (1, 7, 3)
+
+
+def test_pointers_padding_and_drop_row():
+    bank = MemoryBank(MEM, FEAT, HIDDEN)
+    bank.reserve(3, 2, 4)
+    for row in range(3):
+        vec = np.full(HIDDEN, row, np.float32)
+        bank.fill_row(row, [], [(vec, 0.5)] * (row + 1))
+    np.testing.assert_array_equal(bank.pointer_valid[:3], [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0]])
+    subset = bank.inputs([0, 2])
+    assert subset["object_pointers"].shape == (2, 4, HIDDEN) and subset["object_pointers"][1, 0, 0] == 2
+    bank.drop_row(1)
+    assert bank.object_pointers[1, 0, 0] == 2 and bank.pointer_valid[1].tolist() == [1, 1, 1, 0]
+    assert not bank.pointer_valid[2].any()
+
+
+def test_frame_history_round_trips_and_ring_forgets_old_frames():
+    rng = np.random.default_rng(1)
+    history = FrameHistory(None, 8, FEAT, MEM, HIDDEN, ring=4)
+    outs = {}
+    for t in range(10):
+        outs[t] = FrameOutput(rng.standard_normal((8, 8)).astype(np.float32), rng.standard_normal(HIDDEN)
+                              .astype(np.float32), float(t), bf16_exact(rng, (MEM, FEAT, FEAT)), 100 + t)
+        history.put(t, outs[t])
+    assert history.frames() == [6, 7, 8, 9] and 5 not in history and 9 in history
+    got = history.get(8)
+    np.testing.assert_array_equal(got.memory, outs[8].memory)  # bf16 bits: lossless
+    np.testing.assert_allclose(got.masks, outs[8].masks, rtol=1e-3)  # float16 masks
+    assert got.serial == 108 and history.serial(3) == 0
+    dst = np.empty((MEM, FEAT, FEAT), np.float32)
+    history.copy_memory(7, dst)
+    np.testing.assert_array_equal(dst, outs[7].memory)
+    assert history.pop(7).serial == 107 and 7 not in history
+
+
+def test_memory_selection_follows_the_official_rules():
+    rule = MemoryRule()
+    # frame 10, forward, cond frames 0 and 12 (12 is in the future: its memory counts, its pointer does not)
+    mems, ptrs = select_memories(rule, 10, False, [0, 12], lambda t: t not in (0, 12), 100)
+    assert [(m.frame, m.cond, m.tpos) for m in mems] == [(0, True, 6), (12, True, 6)] + \
+        [(t, False, 10 - t - 1) for t in (4, 5, 6, 7, 8, 9)]
+    assert [(p.frame, p.cond) for p in ptrs] == [(0, True)] + [(t, False) for t in range(9, -1, -1) if t != 0]
+    assert ptrs[0].tpos == 10 / 15 and ptrs[1].tpos == 1 / 15
+    # reverse: frames after count as the past; short videos normalise pointer distances by length - 1
+    mems, ptrs = select_memories(rule, 2, True, [4], lambda t: 0 <= t < 6 and t != 4, 6)
+    assert [(m.frame, m.tpos) for m in mems] == [(4, 6), (5, 2), (3, 0)]
+    assert [(p.frame, p.tpos) for p in ptrs] == [(4, 2 / 5), (3, 1 / 5), (5, 3 / 5)]  # (f - t) * -1
