@@ -1,6 +1,7 @@
 # The two commands of the README. Both set up .venv on first use (CPU torch, the official sam2 built
 # without build isolation, this package in editable mode) and reuse it afterwards.
-#   make demo   export sam2.1_hiera_t (seeded random weights) to models/sam2.1_hiera_t and validate it
+#   make demo   `sam2-trt demo`: export sam2.1_hiera_t (official checkpoint; offline: seeded random weights,
+#               labelled as such), track the shipped clip, write sam2_trt_demo/overlay.mp4 and an FPS line
 #   make test   run the whole test suite (CI runs exactly this)
 
 PYTHON ?= python3
@@ -26,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/sam2-trt export --config sam2.1_hiera_t --random-weights --out models/sam2.1_hiera_t --overwrite
+	$(BIN)/sam2-trt demo
 
 test: setup
 	$(BIN)/python -m pytest -q -ra

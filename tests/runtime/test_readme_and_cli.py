@@ -73,3 +73,19 @@ def test_segment_cli_errors(tiny512_dir, photo, tmp_path):
     proc = run_cli("segment", photo, "--model", tiny512_dir, "--box", "100,100,10,10", "--out", tmp_path,
                    "--device", "cpu")
     assert proc.returncode == 3 and "x1 < x0" in proc.stderr
+
+
+def test_readme_video_snippet_runs(tiny512_dir, tmp_path):
+    from tests.runtime.video_reference import write_jpeg_video
+
+    clip = write_jpeg_video(tmp_path / "clip", num_frames=3, h=480, w=640)
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Tracking objects in videos", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = code.replace('"models/sam2.1_hiera_t"', repr(str(tiny512_dir))).replace('"clip.mp4"', repr(str(clip)))
+    frames = [np.asarray(Image.open(clip / f"{t:05d}.jpg")) for t in range(3)]
+    namespace = {"frames": frames}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["frame_idx"] == 2 and namespace["obj_ids"] == [1]
+    assert namespace["masks"].shape == (2, 480, 640) and namespace["masks"].dtype == bool
+    assert namespace["logits"].shape == (1, 1, 480, 640)
