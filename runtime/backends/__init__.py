@@ -61,7 +61,8 @@ def select_backend(backend: str = "auto", device: str = "cuda", stream=None) -> 
         reason = "not in this build" if cls is None else cls.unavailable_reason(device_id)
         if reason is None:
             why = f" (skipped {'; '.join(skipped)})" if skipped else ""
-            log.info("sam2-trt: using backend %s on %s%s", candidate, device, why)
+            runs_on = "cpu" if candidate.endswith("-cpu") else device  # auto on "cuda" falls back to the CPU
+            log.info("sam2-trt: using backend %s on %s%s", candidate, runs_on, why)
             return cls(device_id=device_id, stream=stream)
         skipped.append(f"{candidate}: {reason}")
     raise BackendUnavailable("no backend can run here: " + "; ".join(skipped))
