@@ -108,8 +108,9 @@ class SAM2VideoPredictor:
 
     def _new_object(self, state: InferenceState, obj_id: int) -> ObjectTrack:
         m = self.model.meta
-        history = FrameHistory(state.num_frames, self.model.low_res_size, m.feature_size, m.flags["mem_dim"],
-                               m.flags["hidden_dim"])
+        ring = state.history_ring
+        history = FrameHistory(None if ring else state.num_frames, self.model.low_res_size, m.feature_size,
+                               m.flags["mem_dim"], m.flags["hidden_dim"], ring=ring or 16)
         return ObjectTrack(obj_id, history)
 
     def _object(self, state: InferenceState, obj_id) -> tuple[int, ObjectTrack, bool]:
@@ -121,7 +122,7 @@ class SAM2VideoPredictor:
         return len(state.objects), self._new_object(state, obj_id), True
 
     def _existing(self, state: InferenceState, obj_id) -> tuple[int, ObjectTrack]:
-        idx = state.index_of(obj_id)
+        idx = state.index_of(check_obj_id(obj_id))
         if idx is None:
             raise TrackingError(f"object id {obj_id!r} does not exist; existing object ids: {state.obj_ids}")
         return idx, state.objects[idx]
@@ -217,7 +218,7 @@ class SAM2VideoPredictor:
         """Forget an object. Returns (remaining obj_ids, [(frame_idx, mask logits [O, 1, H, W]) for each frame
         where it had prompts]). An unknown id is ignored unless strict."""
         state = inference_state
-        idx = state.index_of(obj_id)
+        idx = state.index_of(check_obj_id(obj_id))
         if idx is None:
             if not strict:
                 return state.obj_ids, []

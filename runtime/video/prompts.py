@@ -36,6 +36,13 @@ def _finite(name: str, a: np.ndarray) -> None:
         raise ValueError(f"{name} contains NaN or infinite values: {a.tolist() if a.size <= 16 else a.shape}")
 
 
+def _numeric(name: str, value) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be numbers (pixels), got {value!r}: {e}") from None
+
+
 def point_prompt(points, labels, box, clear_old_points: bool, normalize_coords: bool, video_hw,
                  image_size: int) -> PointPrompt:
     """The new clicks of add_new_points_or_box in model pixels; a box becomes two leading points labelled 2, 3.
@@ -54,7 +61,7 @@ def point_prompt(points, labels, box, clear_old_points: bool, normalize_coords: 
     coords = np.zeros((0, 2), np.float32)
     lab = np.zeros(0, np.int32)
     if points is not None:
-        pc = np.asarray(points, dtype=np.float32)
+        pc = _numeric("points", points)
         pl = np.asarray(labels)
         if pc.ndim == 3 and pc.shape[0] == 1:
             pc = pc[0]
@@ -72,7 +79,7 @@ def point_prompt(points, labels, box, clear_old_points: bool, normalize_coords: 
                              f"{np.unique(pl[bad]).tolist()}")
         coords, lab = pc, pl.astype(np.int32)
     if box is not None:
-        b = np.asarray(box, dtype=np.float32)
+        b = _numeric("box", box)
         if b.size != 4:
             raise ValueError(f"box has shape {b.shape}; expected 4 values (x0, y0, x1, y1) for one object")
         _finite("box", b)

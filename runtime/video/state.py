@@ -80,6 +80,8 @@ class InferenceState:
         self.objects: list[ObjectTrack] = []
         self.features: FrameFeatures | None = None  # the last frame's, as the official cache
         self.bank = None  # MemoryBank, set by the predictor
+        # Streams keep non-conditioning outputs in a ring of this many frames (None: one row per video frame)
+        self.history_ring: int | None = None
 
     @property
     def obj_ids(self) -> list:

@@ -79,6 +79,7 @@ class SAM2VideoStream:
         if state is None:
             frames.height, frames.width = frame.shape[:2]
             state = InferenceState(frames, False, True)
+            state.history_ring = self._ring  # even with a known length: memory must not grow with the stream
             meta = self.predictor.model.meta
             state.bank = MemoryBank(meta.flags["mem_dim"], meta.feature_size, meta.flags["hidden_dim"])
         elif frame.shape[:2] != (frames.height, frames.width):

@@ -91,12 +91,14 @@ def test_stream_equals_offline_forward_propagation(predictor, clip):
         assert live[t].shape == offline[t].shape, t
         np.testing.assert_allclose(live[t], offline[t], atol=1e-5, rtol=0, err_msg=f"frame {t}")
 
-def test_stream_keeps_a_bounded_history(predictor):
-    """An unbounded stream keeps per-object outputs in a ring: 40 frames leave 16 stored, not 40."""
+@pytest.mark.parametrize("video_length", [None, 1000])
+def test_stream_keeps_a_bounded_history(predictor, video_length):
+    """A stream keeps per-object outputs in a ring: 40 frames leave 16 stored, not 40, even when its length
+    is known in advance."""
     from runtime.video.stream import SAM2VideoStream
     from tests.official_reference import scene
 
-    stream = SAM2VideoStream(predictor)
+    stream = SAM2VideoStream(predictor, video_length=video_length)
     base = scene(64, 96)
     for t in range(40):
         stream.push(np.roll(base, t, axis=1))
