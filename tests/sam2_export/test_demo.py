@@ -84,9 +84,10 @@ def test_official_weights_are_used_and_cached_when_downloadable(tmp_path, monkey
 def test_demo_offline_falls_back_to_labelled_random_weights(tmp_path):
     env = {BASE_URL_ENV: f"http://127.0.0.1:{_closed_port()}", "SAM2_TRT_CACHE": str(tmp_path / "cache")}
     out = tmp_path / "demo"
-    proc = run_cli("demo", "--image-size", "512", "--max-frames", "6", "--out", out, "--backend", "onnxruntime-cpu",
-                   env=env, timeout=1200)
+    # no --image-size: on the CPU the demo picks 512 and says so
+    proc = run_cli("demo", "--max-frames", "6", "--out", out, "--backend", "onnxruntime-cpu", env=env, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "running on the CPU, so at 512 px" in proc.stderr
     assert "could not download the sam2.1_hiera_t checkpoint" in proc.stderr
     assert "OFFLINE: falling back to seeded random weights" in proc.stderr
     assert re.search(r"^tracked 3 objects through 6 frames in \d+\.\d s: \d+\.\d FPS \(backend onnxruntime-cpu\) "
@@ -94,6 +95,7 @@ def test_demo_offline_falls_back_to_labelled_random_weights(tmp_path):
 
     report = json.loads((out / "demo.json").read_text())
     assert report["weights"] == "random (offline)" and report["model"] == "sam2.1_hiera_t"
+    assert report["image_size"] == 512
     assert report["frames"] == 6 and report["backend"] == "onnxruntime-cpu" and report["fps"] > 0
     assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{f:05d}.png" for f in range(6)]
     video = _decode(out / "overlay.mp4")
