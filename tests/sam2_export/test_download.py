@@ -44,10 +44,12 @@ class Server:
                 announced = len(body) + (1000 if server.mode == "lie" else 0)
                 if server.mode == "truncate":
                     body = body[: len(body) // 2]
+                # recorded before the body goes out: the client may finish (and the test look) before this
+                # thread runs again
+                server.requests.append((self.path, rng, len(body)))
                 self.send_header("Content-Length", str(announced))
                 self.end_headers()
                 self.wfile.write(body)
-                server.requests.append((self.path, rng, len(body)))
                 if server.mode in ("lie", "truncate"):
                     self.close_connection = True
 
