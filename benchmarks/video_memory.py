@@ -38,7 +38,7 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
-MODEL, RANDOM_SEED = "sam2.1_hiera_t", 0
+MODEL = "sam2.1_hiera_t"  # random weights with sam2_export.demo.RANDOM_SEED, cached where the demo caches
 TARGET = 0.10  # the longest stream's peak RSS may exceed the shortest's by at most this fraction
 
 
@@ -137,17 +137,12 @@ def run_child(args) -> dict:
 
 def cached_model(image_size: int) -> Path:
     """The random-weight export at image_size in the sam2-trt cache, exported on first use."""
-    from runtime.errors import Sam2TrtError
-    from runtime.metadata import load_metadata
-    from sam2_export.download import cache_root
+    from sam2_export.configs import resolve_model_name
+    from sam2_export.demo import RANDOM_SEED, cached_export_dir, cached_export_usable
 
-    model_dir = cache_root() / "models" / f"{MODEL}-{image_size}px-random{RANDOM_SEED}"  # as `sam2-trt demo` names it
-    if model_dir.is_dir():
-        try:
-            load_metadata(model_dir).verify_graphs(check_hashes=False)  # loading checks the hashes
-            return model_dir
-        except Sam2TrtError as e:
-            print(f"re-exporting: the cached export {model_dir} is unusable ({e})", file=sys.stderr)
+    model_dir = cached_export_dir(resolve_model_name(MODEL), image_size, official=False)
+    if cached_export_usable(model_dir, lambda m: print(m, file=sys.stderr)):
+        return model_dir
     print(f"exporting {MODEL} (random weights, seed {RANDOM_SEED}) at {image_size}px to {model_dir} (once)",
           file=sys.stderr)
     # in a child: importing torch and exporting would grow this process, and its children inherit its RSS
@@ -159,6 +154,7 @@ def cached_model(image_size: int) -> Path:
 
 
 def export(model_dir: Path, image_size: int) -> None:
+    from sam2_export.demo import RANDOM_SEED
     from sam2_export.exporter import export_model
 
     export_model(MODEL, model_dir, random_weights_seed=RANDOM_SEED, image_size=image_size, overwrite=True,

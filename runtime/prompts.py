@@ -40,9 +40,16 @@ def check_image(image, what: str = "image") -> np.ndarray:
     return image
 
 
-def _finite(name: str, a: np.ndarray) -> None:
+def check_finite(name: str, a: np.ndarray) -> None:
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains NaN or infinite values: {a.tolist() if a.size <= 16 else a.shape}")
+
+
+def check_labels(name: str, labels: np.ndarray) -> None:
+    bad = ~np.isin(labels, VALID_LABELS)
+    if bad.any():
+        raise ValueError(f"{name} must be in {{-1, 0, 1, 2, 3}} (1 positive, 0 negative); got "
+                         f"{np.unique(labels[bad]).tolist()}")
 
 
 @dataclass
@@ -88,11 +95,8 @@ def prepare_prompts(point_coords, point_labels, box, mask_input, normalize_coord
         if pl.shape != pc.shape[:-1]:
             raise ValueError(f"point_labels has shape {pl.shape} but point_coords has shape {pc.shape}; expected "
                              f"labels of shape {pc.shape[:-1]} (one per point)")
-        _finite("point_coords", pc)
-        bad = ~np.isin(pl, VALID_LABELS)
-        if bad.any():
-            raise ValueError(f"point_labels must be in {{-1, 0, 1, 2, 3}} (1 positive, 0 negative); got "
-                             f"{np.unique(pl[bad]).tolist()}")
+        check_finite("point_coords", pc)
+        check_labels("point_labels", pl)
         coords = to_model_coords(pc, normalize_coords, orig_hw, image_size)
         labels = pl.astype(np.int32)
         if coords.ndim == 2:
@@ -101,7 +105,7 @@ def prepare_prompts(point_coords, point_labels, box, mask_input, normalize_coord
         b = np.asarray(box, dtype=np.float32)
         if b.ndim not in (1, 2) or b.shape[-1] != 4 or b.size == 0:
             raise ValueError(f"box has shape {b.shape}; expected 4 (x0, y0, x1, y1) or Bx4")
-        _finite("box", b)
+        check_finite("box", b)
         b2 = b.reshape(-1, 4)
         flipped = (b2[:, 2] < b2[:, 0]) | (b2[:, 3] < b2[:, 1])
         if flipped.any():
@@ -127,6 +131,6 @@ def prepare_prompts(point_coords, point_labels, box, mask_input, normalize_coord
             raise ValueError(f"mask_input has shape {np.shape(mask_input)}; expected 1x{low_res_size}x{low_res_size} "
                              f"(or Bx1x{low_res_size}x{low_res_size}) low-res logits, e.g. the third output of a "
                              f"previous predict()")
-        _finite("mask_input", masks)
+        check_finite("mask_input", masks)
         masks = np.ascontiguousarray(np.broadcast_to(masks, (coords.shape[0],) + masks.shape[1:]))
     return DecoderPrompts(np.ascontiguousarray(coords), np.ascontiguousarray(labels), masks)

@@ -55,12 +55,33 @@ def demo_prompts(path: Path = PROMPTS) -> list:
     return parse_prompts(points, boxes)
 
 
-def prepare_model(model, image_size: int, random_weights: bool, log) -> tuple[Path, str]:
-    """(cached model directory, weights label): exported once per model, size and kind of weights."""
+def cached_export_dir(model, image_size: int, official: bool) -> Path:
+    """Where the demo (and the benchmarks) keep an export: one per model, size and kind of weights."""
+    from .download import cache_root
+
+    kind = "official" if official else f"random{RANDOM_SEED}"
+    return cache_root() / "models" / f"{model.short}-{image_size}px-{kind}"
+
+
+def cached_export_usable(model_dir: Path, log) -> bool:
+    """True when model_dir holds a complete export; an unusable one is removed (so it is exported again)."""
     from runtime.errors import Sam2TrtError
     from runtime.metadata import load_metadata
 
-    from .download import CheckpointDownloadError, cache_root, download_checkpoint
+    if not model_dir.is_dir():
+        return False
+    try:
+        load_metadata(model_dir).verify_graphs(check_hashes=False)  # the predictor checks the hashes
+        return True
+    except Sam2TrtError as e:
+        log(f"re-exporting: the cached export {model_dir} is unusable ({e})")
+        shutil.rmtree(model_dir)
+        return False
+
+
+def prepare_model(model, image_size: int, random_weights: bool, log) -> tuple[Path, str]:
+    """(cached model directory, weights label): exported once per model, size and kind of weights."""
+    from .download import CheckpointDownloadError, download_checkpoint
     from .exporter import export_model
 
     checkpoint, weights = None, "random (--random-weights)"
@@ -72,16 +93,10 @@ def prepare_model(model, image_size: int, random_weights: bool, log) -> tuple[Pa
             log(f"sam2-trt demo: OFFLINE: falling back to seeded random weights (seed {RANDOM_SEED}); the outputs "
                 f"are labelled as such: the masks are meaningless, the pipeline and the speed are real")
             weights = "random (offline)"
-    kind = "official" if checkpoint else f"random{RANDOM_SEED}"
-    model_dir = cache_root() / "models" / f"{model.short}-{image_size}px-{kind}"
-    if model_dir.is_dir():
-        try:
-            load_metadata(model_dir).verify_graphs(check_hashes=False)  # the predictor checks the hashes
-            log(f"using the cached export {model_dir}")
-            return model_dir, weights
-        except Sam2TrtError as e:
-            log(f"re-exporting: the cached export is unusable ({e})")
-            shutil.rmtree(model_dir)
+    model_dir = cached_export_dir(model, image_size, official=checkpoint is not None)
+    if cached_export_usable(model_dir, log):
+        log(f"using the cached export {model_dir}")
+        return model_dir, weights
     log(f"exporting {model.short} at {image_size}px to {model_dir} (once; later runs reuse it)")
     export_model(model.short, model_dir, checkpoint=checkpoint,
                  random_weights_seed=None if checkpoint else RANDOM_SEED, image_size=image_size, log=log)

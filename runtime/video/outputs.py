@@ -23,9 +23,14 @@ def next_serial() -> int:
     return next(_SERIALS)
 
 
-def bf16_bits(x: np.ndarray) -> np.ndarray:
-    """float32 values that are already bf16-exact (the memory encoder rounds them) -> their upper 16 bits."""
-    return (np.ascontiguousarray(x, np.float32).view(np.uint32) >> 16).astype(np.uint16)
+def bf16_bits(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """float32 values that are already bf16-exact (the memory encoder rounds them) -> their upper 16 bits, as
+    uint16, written into `out` (same shape) without temporaries."""
+    x = np.ascontiguousarray(x, np.float32)
+    if out is None:
+        out = np.empty(x.shape, np.uint16)
+    np.copyto(out, x.view(np.uint16)[..., 1::2])  # little-endian: the high half of each float32 word
+    return out
 
 
 def bf16_to_float32(bits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -94,24 +99,21 @@ class FrameHistory:
             raise IndexError(f"frame {t} is outside the video's {self._n} frames")
         r = self._row(t)
         self._frame[r], self._serial[r] = t, out.serial
-        # the upper halves of the (bf16-exact) float32 words, copied without a temporary
-        np.copyto(self._memory[r], np.ascontiguousarray(out.memory, np.float32).view(np.uint16)[..., 1::2])
+        bf16_bits(out.memory, out=self._memory[r])
         self._masks[r] = out.masks
         self._pointer[r] = out.pointer
         self._score[r] = out.score
 
-    def get(self, t: int) -> FrameOutput | None:
-        if t not in self:
-            return None
-        r = self._row(t)
-        return FrameOutput(self._masks[r].astype(np.float32), self._pointer[r].copy(), float(self._score[r]),
-                           bf16_to_float32(self._memory[r]), int(self._serial[r]))
+    def masks(self, t: int) -> np.ndarray | None:
+        """Frame t's low-res mask logits [h, w] float32 (from their float16 copy), or None."""
+        return self._masks[self._row(t)].astype(np.float32) if t in self else None
 
-    def pop(self, t: int) -> FrameOutput | None:
-        out = self.get(t)
-        if out is not None:
-            self._frame[self._row(t)] = -1
-        return out
+    def pop(self, t: int) -> bool:
+        """Forget frame t; whether it was there."""
+        if t not in self:
+            return False
+        self._frame[self._row(t)] = -1
+        return True
 
     def copy_memory(self, t: int, dst: np.ndarray) -> None:
         """Write frame t's memory into dst [64, F, F] float32 (a memory-bank slot) without allocating."""

@@ -9,10 +9,9 @@ implemented and marked "official bug" below.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
+from .. import ops
 from ..errors import TrackingError
 from ..mask_selection import StabilityFallback
 from ..model import SAM2Model
@@ -24,9 +23,6 @@ from .outputs import FrameHistory, FrameOutput, next_serial
 from .prompts import check_frame_idx, check_obj_id, mask_prompt, merge_points, point_prompt
 from .state import InferenceState, ObjectTrack
 from .tracker import NO_OBJ_SCORE, FrameTracker, HeadOutputs
-
-log = logging.getLogger("sam2_trt")
-
 
 class SAM2VideoPredictor:
     def __init__(self, model: SAM2Model, apply_postprocessing: bool = True, fill_hole_area: int | None = None,
@@ -88,8 +84,7 @@ class SAM2VideoPredictor:
         frames = open_video(video_path)
         try:
             state = InferenceState(frames, offload_video_to_cpu, offload_state_to_cpu)
-            state.bank = MemoryBank(self.model.meta.raw["flags"]["mem_dim"], self.model.meta.feature_size,
-                                    self.model.meta.raw["flags"]["hidden_dim"])
+            state.bank = self.new_bank()
             self._features(state, 0)
         except BaseException:
             frames.close()
@@ -100,6 +95,10 @@ class SAM2VideoPredictor:
         """Remove every object and all their prompts and results."""
         inference_state.objects.clear()
         inference_state.bank.clear()
+
+    def new_bank(self) -> MemoryBank:
+        meta = self.model.meta
+        return MemoryBank(meta.flags["mem_dim"], meta.feature_size, meta.flags["hidden_dim"])
 
     def _features(self, state: InferenceState, frame_idx: int):
         if state.features is None or state.features.frame_idx != frame_idx:
@@ -147,8 +146,8 @@ class SAM2VideoPredictor:
         is_init = frame_idx not in obj.tracked
         reverse = False if is_init else obj.tracked[frame_idx]
         is_cond = is_init or self.add_all_frames_to_correct_as_cond
-        prev = obj.latest(frame_idx, is_cond)
-        prev_logits = None if prev is None else np.clip(prev.masks, -32.0, 32.0)[None, None]
+        prev = obj.latest_masks(frame_idx, is_cond)
+        prev_logits = None if prev is None else np.clip(prev, -32.0, 32.0)[None, None]
 
         feats = self._features(state, frame_idx)
         if is_init:
@@ -157,14 +156,8 @@ class SAM2VideoPredictor:
             embed = self.tracker.condition(feats, self._fill_bank(state, [idx], frame_idx, reverse))
         heads = self.tracker.decode(feats, embed, prompt.coords[None], prompt.labels[None], prev_logits,
                                     self.tracker.use_multimask(is_init, len(prompt.labels)))
-        out = self._output(heads)[0]
-
-        if is_new:
-            state.objects.append(obj)
-        obj.points[frame_idx] = prompt
-        obj.masks.pop(frame_idx, None)
-        obj.temp(is_cond)[frame_idx] = out
-        return frame_idx, state.obj_ids, self._consolidated(state, frame_idx, is_cond)
+        return self._store_prompt_result(state, obj, is_new, frame_idx, is_cond, self._output(heads)[0],
+                                         points=prompt)
 
     def add_new_points(self, *args, **kwargs):
         """Deprecated in the official API: use add_new_points_or_box."""
@@ -181,11 +174,19 @@ class SAM2VideoPredictor:
         idx, obj, is_new = self._object(state, obj_id)
         is_cond = frame_idx not in obj.tracked or self.add_all_frames_to_correct_as_cond
         out = self._output(self.tracker.mask_as_output(self._features(state, frame_idx), m))[0]
+        return self._store_prompt_result(state, obj, is_new, frame_idx, is_cond, out, mask=m)
 
+    def _store_prompt_result(self, state: InferenceState, obj: ObjectTrack, is_new: bool, frame_idx: int,
+                             is_cond: bool, out: FrameOutput, points=None, mask=None):
+        """The commit of a prompt call, after everything that can fail: a frame holds either clicks or a mask,
+        and its result waits in the temporary outputs until propagation encodes its memory."""
         if is_new:
             state.objects.append(obj)
-        obj.masks[frame_idx] = m
-        obj.points.pop(frame_idx, None)
+        for prompts, value in ((obj.points, points), (obj.masks, mask)):
+            if value is None:
+                prompts.pop(frame_idx, None)
+            else:
+                prompts[frame_idx] = value
         obj.temp(is_cond)[frame_idx] = out
         return frame_idx, state.obj_ids, self._consolidated(state, frame_idx, is_cond)
 
@@ -389,15 +390,13 @@ class SAM2VideoPredictor:
         """Every object's latest mask on a frame at video resolution ([O, 1, H, W] float32; -1024 for objects
         without one), as _consolidate_temp_output_across_obj(consolidate_at_video_res=True)."""
         h, w = state.video_height, state.video_width
-        found = [(i, o.latest(frame_idx, is_cond)) for i, o in enumerate(state.objects)]
-        found = [(i, out) for i, out in found if out is not None]
+        found = [(i, o.latest_masks(frame_idx, is_cond)) for i, o in enumerate(state.objects)]
+        found = [(i, masks) for i, masks in found if masks is not None]
         video = np.full((len(state.objects), 1, h, w), NO_OBJ_SCORE, np.float32)
         if found:
-            low = np.stack([out.masks for _, out in found])[:, None].astype(np.float32)
+            low = np.stack([masks for _, masks in found])[:, None].astype(np.float32)
             video[[i for i, _ in found]] = self.processing.video_mask_logits(low, (h, w), False)
         if self.non_overlap_masks:
-            from .. import ops
-
             video = ops.apply_non_overlapping_constraints(video)
         return video
 

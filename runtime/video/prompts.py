@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from .. import ops
-from ..prompts import VALID_LABELS, to_model_coords
+from ..prompts import check_finite, check_labels, to_model_coords
 from .state import PointPrompt
 
 MAX_OBJ_ID = 2**31 - 1
@@ -29,11 +29,6 @@ def check_obj_id(obj_id) -> int:
     if not 0 <= obj_id <= MAX_OBJ_ID:
         raise ValueError(f"obj_id {obj_id} is out of range: use 0..{MAX_OBJ_ID}")
     return int(obj_id)
-
-
-def _finite(name: str, a: np.ndarray) -> None:
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values: {a.tolist() if a.size <= 16 else a.shape}")
 
 
 def _numeric(name: str, value) -> np.ndarray:
@@ -72,17 +67,14 @@ def point_prompt(points, labels, box, clear_old_points: bool, normalize_coords: 
         if pl.shape != pc.shape[:1]:
             raise ValueError(f"labels has shape {np.shape(labels)} but points has shape {np.shape(points)}: give "
                              f"one label per point ({pc.shape[0]} labels)")
-        _finite("points", pc)
-        bad = ~np.isin(pl, VALID_LABELS)
-        if bad.any():
-            raise ValueError(f"labels must be in {{-1, 0, 1, 2, 3}} (1 positive, 0 negative); got "
-                             f"{np.unique(pl[bad]).tolist()}")
+        check_finite("points", pc)
+        check_labels("labels", pl)
         coords, lab = pc, pl.astype(np.int32)
     if box is not None:
         b = _numeric("box", box)
         if b.size != 4:
             raise ValueError(f"box has shape {b.shape}; expected 4 values (x0, y0, x1, y1) for one object")
-        _finite("box", b)
+        check_finite("box", b)
         b = b.reshape(2, 2)
         if b[1, 0] < b[0, 0] or b[1, 1] < b[0, 1]:
             raise ValueError(f"box {b.ravel().tolist()} has x1 < x0 or y1 < y0; boxes are XYXY (x0, y0, x1, y1)")
@@ -110,7 +102,7 @@ def mask_prompt(mask, video_hw, image_size: int) -> np.ndarray:
     if m.dtype != bool:
         if not np.issubdtype(m.dtype, np.number):
             raise TypeError(f"mask has dtype {m.dtype}; pass a bool array (True = object)")
-        _finite("mask", m.astype(np.float32))
+        check_finite("mask", m.astype(np.float32))
         m = m != 0  # the official code takes torch.tensor(mask, dtype=torch.bool)
     m = m.astype(np.float32)
     if m.shape != (image_size, image_size):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .outputs import FrameHistory, FrameOutput
+from .outputs import FrameHistory
 
 
 @dataclass
@@ -34,15 +34,11 @@ class ObjectTrack:
     def temp(self, is_cond: bool) -> dict:
         return self.temp_cond if is_cond else self.temp_non_cond
 
-    def stored(self, frame_idx: int) -> FrameOutput | None:
-        """The output kept for a frame: conditioning first, then non-conditioning (the official lookup)."""
-        out = self.cond.get(frame_idx)
-        return out if out is not None else self.non_cond.get(frame_idx)
-
-    def latest(self, frame_idx: int, is_cond: bool) -> FrameOutput | None:
-        """The most recent output on a frame: the temporary one of this kind, then the stored one."""
-        out = self.temp(is_cond).get(frame_idx)
-        return out if out is not None else self.stored(frame_idx)
+    def latest_masks(self, frame_idx: int, is_cond: bool) -> np.ndarray | None:
+        """The most recent mask logits [h, w] on a frame, in the official lookup order: the temporary output of
+        this kind, then the conditioning output, then the non-conditioning one."""
+        out = self.temp(is_cond).get(frame_idx) or self.cond.get(frame_idx)
+        return out.masks if out is not None else self.non_cond.masks(frame_idx)
 
     def reset(self) -> None:
         for d in (self.points, self.masks, self.cond, self.temp_cond, self.temp_non_cond, self.tracked):

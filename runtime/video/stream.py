@@ -18,7 +18,6 @@ import numpy as np
 
 from ..errors import TrackingError
 from ..prompts import check_image
-from .bank import MemoryBank
 from .predictor import SAM2VideoPredictor
 from .state import InferenceState
 
@@ -80,8 +79,7 @@ class SAM2VideoStream:
             frames.height, frames.width = frame.shape[:2]
             state = InferenceState(frames, False, True)
             state.history_ring = self._ring  # even with a known length: memory must not grow with the stream
-            meta = self.predictor.model.meta
-            state.bank = MemoryBank(meta.flags["mem_dim"], meta.feature_size, meta.flags["hidden_dim"])
+            state.bank = self.predictor.new_bank()
         elif frame.shape[:2] != (frames.height, frames.width):
             raise ValueError(f"frame {frames._index + 1} is {frame.shape[1]}x{frame.shape[0]} but the stream's frames "
                              f"are {frames.width}x{frames.height}; resize it or start a new stream")

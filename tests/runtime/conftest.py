@@ -27,3 +27,11 @@ def tiny512_dir(tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("models") / "tiny512"
     export_model("sam2.1_hiera_t", out, checkpoint=tiny_checkpoint, image_size=512, log=lambda m: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory):
+    """A short synthetic clip as a folder of <int>.jpg frames (CLIP_FRAMES frames of CLIP_H x CLIP_W)."""
+    from tests.runtime.video_reference import write_jpeg_video
+
+    return write_jpeg_video(tmp_path_factory.mktemp("clip") / "frames")

@@ -5,14 +5,9 @@ import numpy as np
 import pytest
 
 from tests.official_reference import mask_iou
-from tests.runtime.video_reference import write_jpeg_video
+from tests.runtime.video_reference import CLIP_FRAMES
 
-NUM_FRAMES = 5
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return write_jpeg_video(tmp_path_factory.mktemp("clip") / "frames", NUM_FRAMES)
+NUM_FRAMES = CLIP_FRAMES
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,14 @@ import pytest
 from PIL import Image
 
 from runtime.errors import FrameDecodeError, TrackingError, VideoError
-from tests.runtime.video_reference import write_jpeg_video
+from tests.runtime.video_reference import CLIP_FRAMES, CLIP_H, CLIP_W, write_jpeg_video
 
-H, W, NUM_FRAMES = 240, 320, 5
+H, W, NUM_FRAMES = CLIP_H, CLIP_W, CLIP_FRAMES
 CLICK = dict(points=[[95, 70]], labels=[1])  # object 1 on frame 0
 BOX = dict(box=[195, 95, 265, 205])  # object 2 on frame 0
 NEXT_CLICK = dict(frame_idx=0, obj_id=1, points=[[120, 90]], labels=[0], clear_old_points=False)
 MASK = np.zeros((H, W), bool)
 MASK[40:100, 60:130] = True
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return write_jpeg_video(tmp_path_factory.mktemp("clip") / "frames", NUM_FRAMES, H, W)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from tests.official_reference import mask_iou
-from tests.runtime.video_reference import (add_intended_clear_non_cond_mem, build_official_video_predictor,
-                                           run_script, write_jpeg_video)
+from tests.runtime.video_reference import (CLIP_FRAMES, add_intended_clear_non_cond_mem,
+                                           build_official_video_predictor, run_script)
 
 IMAGE_SIZE = 512
-NUM_FRAMES = 5
+NUM_FRAMES = CLIP_FRAMES
 
 
 def disk_mask(h=240, w=320, cy=70, cx=95, r=35):
@@ -63,11 +63,6 @@ OPTION_CASES = {
     "clear_non_cond_mem_around_input": ("refinement_click_then_repropagation",
                                         {"clear_non_cond_mem_around_input": True}),
 }
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return write_jpeg_video(tmp_path_factory.mktemp("clip") / "frames", NUM_FRAMES)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,10 @@ from PIL import Image
 from tests.official_reference import scene
 
 
-def write_jpeg_video(folder, num_frames: int = 6, h: int = 240, w: int = 320, seed: int = 0):
+CLIP_FRAMES, CLIP_H, CLIP_W = 5, 240, 320  # the `clip` fixture (tests/runtime/conftest.py)
+
+
+def write_jpeg_video(folder, num_frames: int = CLIP_FRAMES, h: int = CLIP_H, w: int = CLIP_W, seed: int = 0):
     """A short synthetic clip as <int>.jpg frames (the official loader's layout): shapes that move and change."""
     folder.mkdir(parents=True, exist_ok=True)
     base = scene(h, w, seed)
