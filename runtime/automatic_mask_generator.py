@@ -51,9 +51,11 @@ class SAM2AutomaticMaskGenerator:
 
     @classmethod
     def load(cls, model_dir, backend: str = "auto", device: str = "cuda", stream=None,
-             **kwargs) -> "SAM2AutomaticMaskGenerator":
-        """Open an exported model directory; keyword arguments as the official generator's."""
-        return cls(SAM2Model.load(model_dir, backend=backend, device=device, stream=stream), **kwargs)
+             precision: str | None = None, **kwargs) -> "SAM2AutomaticMaskGenerator":
+        """Open an exported model directory; keyword arguments as the official generator's; `precision` picks
+        the TensorRT engines."""
+        return cls(SAM2Model.load(model_dir, backend=backend, device=device, stream=stream, precision=precision),
+                   **kwargs)
 
     def generate(self, image) -> list:
         """image HxWx3 uint8 RGB -> list of records: segmentation (bool HxW, or RLE dict), area, bbox (XYWH),

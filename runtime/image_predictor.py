@@ -36,9 +36,10 @@ class SAM2ImagePredictor:
     @classmethod
     def load(cls, model_dir, backend: str = "auto", device: str = "cuda", mask_threshold: float = 0.0,
              max_hole_area: float = 0.0, max_sprinkle_area: float = 0.0, apply_postprocessing: bool = True,
-             stream=None) -> "SAM2ImagePredictor":
-        """Open an exported model directory; backend "auto" picks TensorRT, ONNX Runtime CUDA, then CPU."""
-        model = SAM2Model.load(model_dir, backend=backend, device=device, stream=stream)
+             stream=None, precision: str | None = None) -> "SAM2ImagePredictor":
+        """Open an exported model directory; backend "auto" picks TensorRT, ONNX Runtime CUDA, then CPU;
+        `precision` picks the TensorRT engines (default: the ones built, else fp16, built on first use)."""
+        model = SAM2Model.load(model_dir, backend=backend, device=device, stream=stream, precision=precision)
         return cls(model, mask_threshold, max_hole_area, max_sprinkle_area, apply_postprocessing)
 
     # -- images -------------------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ class SAM2Model:
 
     @classmethod
     def load(cls, model_dir, backend: str = "auto", device: str = "cuda", stream=None,
-             verify_checksums: bool = True) -> "SAM2Model":
-        """Open `model_dir` (made by `sam2-trt export`); checks that every graph is there and matches its sha256."""
+             verify_checksums: bool = True, precision: str | None = None) -> "SAM2Model":
+        """Open `model_dir` (made by `sam2-trt export`); checks that every graph is there and matches its sha256.
+        `precision` picks the TensorRT engines (fp32, tf32, fp16, bf16; default: the ones built, else fp16)."""
         meta = load_metadata(Path(model_dir))
         meta.verify_graphs(check_hashes=verify_checksums)
-        return cls(meta, select_backend(backend, device, stream))
+        return cls(meta, select_backend(backend, device, stream, precision=precision))
 
     @property
     def image_size(self) -> int:

@@ -8,13 +8,10 @@ to reach every later stage; the runtime never imports it.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 from .configs import ALL_MODELS
-from runtime.errors import Sam2TrtError
-
-EXIT_INTERRUPTED = 130
+from runtime.command import run_command
 
 
 def _add_export(sub) -> None:
@@ -41,6 +38,12 @@ def _add_export(sub) -> None:
                    help="input resolution, a multiple of 32 (default: the config's, 1024); 512 is ~4x faster")
     p.add_argument("--opset", type=int, default=None, metavar="N", help="ONNX opset (default 17)")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it holds an earlier sam2-trt export")
+    p.add_argument("--build", action="store_true",
+                   help="then build TensorRT engines for this GPU, as `sam2-trt build DIR` with the options below")
+    from engines.cli import add_build_options
+
+    add_build_options(p.add_argument_group("engine options (with --build; see `sam2-trt build -h`)"),
+                      with_model_dir=False)
     p.set_defaults(run=_run_export)
 
 
@@ -50,6 +53,13 @@ def _run_export(args) -> int:
     from .exporter import export_model
 
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    build_options = None
+    if args.build:  # the engine options and TensorRT before minutes of export, not after
+        from engines.builder import require_tensorrt
+        from engines.cli import options_from_args
+
+        build_options = options_from_args(args)
+        require_tensorrt()
     checkpoint = args.checkpoint
     if checkpoint is not None:
         from pathlib import Path
@@ -66,6 +76,10 @@ def _run_export(args) -> int:
         args.config, args.out, checkpoint=checkpoint, random_weights_seed=args.random_weights,
         image_size=args.image_size, opset=args.opset or DEFAULT_OPSET, overwrite=args.overwrite, log=log)
     print(f"exported {len(result.reports)} validated outputs to {result.model_dir} in {result.seconds:.0f}s")
+    if build_options is not None:
+        from engines.cli import build_and_check
+
+        return build_and_check(result.model_dir, build_options, check=not args.no_check)
     return 0
 
 
@@ -78,31 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import demo
 
+    from engines import cli as engines_cli
+
+    engines_cli.add_parsers(sub)
     segment_cli.add_parser(sub)
     track_cli.add_parser(sub)
     demo.add_parser(sub)
     return parser
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C so temporary files are removed on the way out.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        return args.run(args)
-    except Sam2TrtError as e:
-        print(f"sam2-trt {args.command}: error: {e}", file=sys.stderr)
-        return e.code
-    except ValueError as e:  # a rejected prompt or image: the message says what to pass instead
-        print(f"sam2-trt {args.command}: error: {e}", file=sys.stderr)
-        return Sam2TrtError.code
-    except KeyboardInterrupt:
-        print(f"sam2-trt {args.command}: interrupted; nothing was left behind", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -18,12 +18,9 @@ def _registry() -> dict:
     from .onnxruntime_cuda import OnnxRuntimeCudaBackend
 
     backends = {}
-    try:  # the TensorRT backend (engines/ issue) registers itself here when present
-        from .tensorrt import TensorRTBackend
+    from .tensorrt import TensorRTBackend  # imports tensorrt only when used
 
-        backends[TensorRTBackend.name] = TensorRTBackend
-    except ImportError:
-        pass
+    backends[TensorRTBackend.name] = TensorRTBackend
     backends[OnnxRuntimeCudaBackend.name] = OnnxRuntimeCudaBackend
     backends[OnnxRuntimeCpuBackend.name] = OnnxRuntimeCpuBackend
     return backends
@@ -42,8 +39,21 @@ def _parse_device(device: str):
     raise ValueError(f"device {device!r} is not supported; use 'cuda', 'cuda:N' or 'cpu'")
 
 
-def select_backend(backend: str = "auto", device: str = "cuda", stream=None) -> Backend:
-    """A ready backend for `device` ("cuda", "cuda:N" or "cpu"); raises BackendUnavailable with the reason."""
+def _options(name: str, precision):
+    """Constructor options of one backend: `precision` is TensorRT's (which engines to run)."""
+    return {"precision": precision} if name == "tensorrt" else {}
+
+
+def select_backend(backend: str = "auto", device: str = "cuda", stream=None, precision: str | None = None) -> Backend:
+    """A ready backend for `device` ("cuda", "cuda:N" or "cpu"); raises BackendUnavailable with the reason.
+    `precision` (fp32, tf32, fp16, bf16) selects TensorRT engines; ONNX Runtime runs the fp32 graphs."""
+    from ..engine_record import PRECISIONS
+
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision is not None and backend not in ("auto", "tensorrt"):
+        raise ValueError(f"precision={precision!r} applies to TensorRT engines; backend {backend!r} runs the fp32 "
+                         f"ONNX graphs (drop precision, or use backend='tensorrt')")
     kind, device_id = _parse_device(device)
     registry = _registry()
     name = {"onnxruntime": f"onnxruntime-{kind}"}.get(backend, backend)
@@ -54,7 +64,7 @@ def select_backend(backend: str = "auto", device: str = "cuda", stream=None) -> 
         reason = "this sam2-trt has no TensorRT backend yet" if cls is None else cls.unavailable_reason(device_id)
         if reason:
             raise BackendUnavailable(f"backend {name!r} is not available: {reason}")
-        return cls(device_id=device_id, stream=stream)
+        return cls(device_id=device_id, stream=stream, **_options(name, precision))
     skipped = []
     for candidate in _AUTO_ORDER[kind]:
         cls = registry.get(candidate)
@@ -63,7 +73,7 @@ def select_backend(backend: str = "auto", device: str = "cuda", stream=None) -> 
             why = f" (skipped {'; '.join(skipped)})" if skipped else ""
             runs_on = "cpu" if candidate.endswith("-cpu") else device  # auto on "cuda" falls back to the CPU
             log.info("sam2-trt: using backend %s on %s%s", candidate, runs_on, why)
-            return cls(device_id=device_id, stream=stream)
+            return cls(device_id=device_id, stream=stream, **_options(candidate, precision))
         skipped.append(f"{candidate}: {reason}")
     raise BackendUnavailable("no backend can run here: " + "; ".join(skipped))
 

@@ -90,6 +90,13 @@ def compute_capability(device_id: int = 0) -> tuple[int, int]:
     return int(major), int(minor)
 
 
+def device_name(device_id: int = 0) -> str:
+    """The GPU's marketing name, e.g. "NVIDIA H100 80GB HBM3" (cudaDeviceProp.name)."""
+    props = check(cuda_runtime().cudaGetDeviceProperties(device_id), f"cudaGetDeviceProperties({device_id})")
+    name = props.name
+    return (name.split(b"\0", 1)[0].decode() if isinstance(name, bytes) else str(name)).strip()
+
+
 def retain_pool_memory(device_id: int = 0) -> None:
     """Let the device's default memory pool keep freed memory (release threshold = max) instead of returning it
     to the driver at every synchronisation, so per-frame stream-ordered allocations are reused, not remapped

@@ -63,9 +63,10 @@ class SAM2VideoPredictor:
     def load(cls, model_dir, backend: str = "auto", device: str = "cuda", apply_postprocessing: bool = True,
              fill_hole_area: int | None = None, non_overlap_masks: bool = False,
              clear_non_cond_mem_around_input: bool = False, add_all_frames_to_correct_as_cond: bool = False,
-             stream=None) -> "SAM2VideoPredictor":
-        """Open an exported model directory; backend "auto" picks TensorRT, ONNX Runtime CUDA, then CPU."""
-        model = SAM2Model.load(model_dir, backend=backend, device=device, stream=stream)
+             stream=None, precision: str | None = None) -> "SAM2VideoPredictor":
+        """Open an exported model directory; backend "auto" picks TensorRT, ONNX Runtime CUDA, then CPU;
+        `precision` picks the TensorRT engines (default: the ones built, else fp16, built on first use)."""
+        model = SAM2Model.load(model_dir, backend=backend, device=device, stream=stream, precision=precision)
         return cls(model, apply_postprocessing, fill_hole_area, non_overlap_masks,
                    clear_non_cond_mem_around_input, add_all_frames_to_correct_as_cond)
 

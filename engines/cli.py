@@ -1,0 +1,143 @@
+"""`sam2-trt build` and `sam2-trt check` (registered by sam2_export/cli.py; `python -m engines` runs them too,
+which is how the runtime builds a missing engine on first use without importing this package)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from runtime.engine_record import DEFAULT_PRECISION, PRECISIONS
+from runtime.specs import GRAPHS
+
+EXIT_CODES = "Exit codes: 0 ok, 2 usage, 3 bad input, 4 an engine beyond its tolerance, 5 TensorRT missing, " \
+             "6 TensorRT failed to build, 130 interrupted."
+
+
+def add_build_options(p, with_model_dir: bool = True) -> None:
+    """The engine options, shared by `build` and `export --build`."""
+    from .profiles import DEFAULT_MAX_OBJECTS, ProfileLimits
+
+    d = ProfileLimits()
+    if with_model_dir:
+        p.add_argument("model_dir", metavar="MODEL_DIR", help="a model directory made by `sam2-trt export`")
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                   help=f"fp32, tf32 (fp32 with TF32 matmuls), fp16 or bf16 with the fp32 islands of the precision "
+                        f"policy (default {DEFAULT_PRECISION})")
+    p.add_argument("--max-objects", type=int, default=DEFAULT_MAX_OBJECTS, metavar="N",
+                   help=f"objects per engine call (default {DEFAULT_MAX_OBJECTS}); more are run in chunks of N")
+    p.add_argument("--max-points", type=int, default=d.max_points, metavar="N",
+                   help=f"prompt points per object (default {d.max_points})")
+    p.add_argument("--max-slots", type=int, default=d.max_slots, metavar="N",
+                   help=f"memory slots per object: conditioning frames + 6 recent frames (default {d.max_slots})")
+    p.add_argument("--max-pointers", type=int, default=d.max_pointers, metavar="N",
+                   help=f"object pointers per object (default {d.max_pointers})")
+    p.add_argument("--max-images", type=int, default=d.max_images, metavar="N",
+                   help=f"images per set_image_batch call (default {d.max_images})")
+    p.add_argument("--workspace", type=float, default=None, metavar="GB",
+                   help="TensorRT workspace limit in GB (default: TensorRT's, up to the GPU's memory)")
+    p.add_argument("--timing-cache", type=Path, default=None, metavar="PATH",
+                   help="TensorRT timing cache to read and update (rebuilds and other models build faster)")
+    p.add_argument("--no-check", action="store_true", help="skip the check against ONNX Runtime after building")
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser(
+        "build", help="compile a model directory's graphs into TensorRT engines for this GPU",
+        description="Compile the four ONNX graphs of an exported model into TensorRT engines for this GPU and "
+                    "TensorRT version, in MODEL_DIR/engines/<trt version>-<gpu>-<precision>/, with each engine's "
+                    "record (TensorRT version, GPU, precision policy, profiles, the ONNX sha256). Up-to-date "
+                    "engines are kept. Then checks every engine against ONNX Runtime (as `sam2-trt check`).",
+        epilog=EXIT_CODES)
+    add_build_options(p)
+    p.add_argument("--graphs", nargs="+", choices=list(GRAPHS), default=None, metavar="GRAPH",
+                   help=f"only these graphs ({', '.join(GRAPHS)})")
+    p.add_argument("--force", action="store_true", help="rebuild engines that are up to date")
+    p.add_argument("--device", default="cuda", help="GPU to build for: cuda or cuda:N (default cuda)")
+    p.set_defaults(run=run_build)
+
+    c = sub.add_parser(
+        "check", help="run every engine against ONNX Runtime and report the error per output",
+        description="Run each graph of MODEL_DIR with a backend (default: its TensorRT engines) and with the fp32 "
+                    "ONNX graph in ONNX Runtime on the CPU, on seeded inputs covering the dynamic sizes; print "
+                    "max abs / relative error per output against the tolerance the engine's precision policy "
+                    "recorded.", epilog=EXIT_CODES)
+    c.add_argument("model_dir", metavar="MODEL_DIR")
+    c.add_argument("--backend", default="tensorrt", choices=("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"))
+    c.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="which TensorRT engines (default: the ones built for this GPU)")
+    c.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (default cuda)")
+    c.add_argument("--graphs", nargs="+", choices=list(GRAPHS), default=None, metavar="GRAPH")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the reports as JSON")
+    c.set_defaults(run=run_check)
+
+
+def options_from_args(args):
+    from .builder import BuildError, BuildOptions
+    from .profiles import ProfileLimits
+
+    try:
+        limits = ProfileLimits(max_objects=args.max_objects, max_points=args.max_points, max_slots=args.max_slots,
+                               max_pointers=args.max_pointers, max_images=args.max_images)
+        return BuildOptions(precision=args.precision, limits=limits, workspace_gb=args.workspace,
+                            timing_cache=args.timing_cache, force=getattr(args, "force", False))
+    except ValueError as e:
+        raise BuildError(str(e)) from None
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build_and_check(model_dir, options, graphs=None, device: str = "cuda", check: bool = True) -> int:
+    from runtime.backends import _parse_device
+
+    from .builder import BuildError, build_engines
+
+    kind, device_id = _parse_device(device)
+    if kind != "cuda":
+        raise BuildError(f"TensorRT engines are built on a GPU; --device {device!r} is not one")
+    engine_dir = build_engines(model_dir, options, graphs=graphs, device_id=device_id, log=_log)
+    print(f"engines in {engine_dir}")
+    if not check:
+        return 0
+    return _report(model_dir, "tensorrt", device, options.precision, graphs, 0, None)
+
+
+def _report(model_dir, backend, device, precision, graphs, seed, json_path) -> int:
+    from runtime.graph_check import format_reports, reports_to_json
+
+    from .check import check_model
+
+    reports = check_model(model_dir, backend=backend, device=device, precision=precision, graphs=graphs, seed=seed,
+                          log=_log)
+    print(format_reports(reports))
+    if json_path is not None:
+        json_path.write_text(json.dumps(reports_to_json(reports), indent=1))
+    failed = sorted({f"{r.graph}.{r.output}" for r in reports if not r.passed})
+    if failed:
+        print(f"{len(failed)} output(s) beyond tolerance: {', '.join(failed)}; try --precision fp32 (or bf16), "
+              f"and report the model and GPU", file=sys.stderr)
+        return 4
+    return 0
+
+
+def run_build(args) -> int:
+    options = options_from_args(args)
+    return build_and_check(Path(args.model_dir), options, args.graphs, args.device, check=not args.no_check)
+
+
+def run_check(args) -> int:
+    return _report(Path(args.model_dir), args.backend, args.device, args.precision, args.graphs, args.seed,
+                   args.json)
+
+
+def main(argv=None) -> int:
+    """`python -m engines build|check ...`: the same commands with the same exit codes."""
+    from runtime.command import run_command
+
+    parser = argparse.ArgumentParser(prog="python -m engines")
+    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    return run_command(parser.parse_args(argv))

@@ -1,0 +1,101 @@
+"""The precision policy: which parts of each graph run in fp16/bf16 and which stay fp32, and how far the
+outputs may then move.
+
+TensorRT 10.12 deprecated (and 11 removed) the builder's FP16/BF16 flags and per-layer precision hints: the
+network's own tensor types decide. So the policy is applied to the ONNX graph (engines/lower_precision.py
+rewrites it into mixed precision with explicit Casts) and the engine is built strongly typed. That also makes
+the policy testable and measurable without a GPU: the same rewrite in "simulate" mode rounds every
+reduced-precision tensor through fp16/bf16 while computing in fp32, which ONNX Runtime runs on a CPU
+(`python -m benchmarks.precision`; results in benchmarks/results/ and the README).
+
+What stays fp32, and why:
+  * data-independent subgraphs (shape arithmetic, positional tables from constants, RoPE's sin/cos tables):
+    sizes up to 4096 and angles are not exact in fp16; they are tiny, so fp32 costs nothing;
+  * LayerNormalization and the decomposed LayerNorm2d's statistics (ReduceMean, Pow, Sqrt): x^2 overflows
+    fp16 at |x| > 256, the failure public fp16 SAM 2 ports hit in the image encoder;
+  * Softmax (attention): exp and the row sum;
+  * Sin, Cos and everything they are computed from (the prompt encoder's random-Fourier point encoding: angles
+    of up to ~30 rad have an fp16 step of 2^-5, enough to move a click's encoding);
+  * the object-score head (its sign decides whether an object is present; a flipped sign drops the object).
+Graph inputs and outputs stay fp32, so the runtime binds the same buffers whatever the precision.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from runtime.engine_record import PRECISIONS
+from runtime.specs import GRAPHS, Tolerance
+
+KEEP_FP32_OPS = ("LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Sin", "Cos")
+KEEP_FP32_NAME_PARTS = ("/pred_obj_score_head/",)
+
+# Bounds on |engine - fp32 ONNX Runtime| per output, as Tolerance(atol, rtol) against max|reference|.
+# fp32/tf32 engines: TF32 rounds matmul inputs to a 10-bit mantissa, like fp16's, so tf32 shares fp16's bounds.
+# Reduced precision: measured with the simulate rewrite (benchmarks/precision.py) on every graph; the bound is
+# about 4x the largest measured error, rounded up.
+_FP32 = {
+    "features": Tolerance(1e-4, 1e-3, "fp32 engine: other kernels, other summation order"),
+    "logits": Tolerance(1e-4, 1e-3, "fp32 engine: other kernels, other summation order"),
+    "small": Tolerance(1e-4, 1e-3, "fp32 engine: other kernels, other summation order"),
+    "memory": Tolerance(0.0, 1.6e-2, "bf16-rounded output: one flipped rounding is 2^-8 relative"),
+}
+_HALF = {
+    "features": Tolerance(1e-3, 3e-2, "fp16 storage between layers (11-bit mantissa), up to 48 blocks deep"),
+    "logits": Tolerance(1e-3, 3e-2, "fp16 storage in the two-way transformer and upscaling"),
+    "small": Tolerance(1e-3, 3e-2, "fp16 storage in the transformer feeding the heads"),
+    "memory": Tolerance(0.0, 3e-2, "fp16 storage, then the bf16 rounding of the output"),
+}
+_BF16 = {k: Tolerance(t.atol * 8, t.rtol * 4, "bf16 storage (8-bit mantissa): " + t.why.split(": ", 1)[-1])
+         for k, t in _HALF.items()}
+
+_OUTPUT_KIND = {
+    ("image_encoder", "high_res_feat0"): "features", ("image_encoder", "high_res_feat1"): "features",
+    ("image_encoder", "vision_features"): "features", ("image_encoder", "image_embed"): "features",
+    ("prompt_decoder", "masks"): "logits", ("prompt_decoder", "iou_predictions"): "small",
+    ("prompt_decoder", "object_pointers"): "small", ("prompt_decoder", "object_score_logits"): "small",
+    ("memory_attention", "conditioned_features"): "features", ("memory_encoder", "memory"): "memory",
+}
+
+
+@dataclass(frozen=True)
+class PrecisionPolicy:
+    precision: str  # fp32 | tf32 | fp16 | bf16
+    low_dtype: str | None  # "float16" / "bfloat16" for the reduced-precision parts, None when all fp32
+    tf32: bool  # TensorRT may use TF32 for fp32 matmuls and convolutions
+    keep_fp32_ops: tuple = ()
+    keep_fp32_name_parts: tuple = ()
+    keep_fp32_data_independent: bool = True
+    keep_fp32_sin_cos_inputs: bool = True
+    tolerances: dict = field(default_factory=dict)  # "graph.output" -> Tolerance
+
+    def tolerance(self, graph: str, output: str) -> Tolerance:
+        return self.tolerances[f"{graph}.{output}"]
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["tolerances"] = {k: asdict(t) for k, t in self.tolerances.items()}
+        return json.loads(json.dumps(d))  # plain JSON types (lists, not tuples): equal after a round trip
+
+
+def _tolerances(table: dict) -> dict:
+    return {f"{g}.{o}": table[_OUTPUT_KIND[(g, o)]] for g, spec in GRAPHS.items() for o in spec.output_names}
+
+
+def policy_for(precision: str) -> PrecisionPolicy:
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision in ("fp32", "tf32"):
+        return PrecisionPolicy(precision, None, tf32=precision == "tf32",
+                               tolerances=_tolerances(_FP32 if precision == "fp32" else _HALF))
+    return PrecisionPolicy(precision, {"fp16": "float16", "bf16": "bfloat16"}[precision], tf32=False,
+                           keep_fp32_ops=KEEP_FP32_OPS, keep_fp32_name_parts=KEEP_FP32_NAME_PARTS,
+                           tolerances=_tolerances(_HALF if precision == "fp16" else _BF16))
+
+
+def unconstrained_policy(precision: str) -> PrecisionPolicy:
+    """The same precision with no fp32 islands except what types require: the comparison the policy is
+    measured against (benchmarks/precision.py)."""
+    base = policy_for(precision)
+    return PrecisionPolicy(base.precision, base.low_dtype, base.tf32, (), (), True, False, base.tolerances)
