@@ -5,7 +5,8 @@ TensorRT builds the result strongly typed: every tensor runs in the type the gra
   1. types every tensor with ONNX shape inference, and marks "data-dependent" tensors: those computed from a
      graph input's values (Shape/Size outputs are not: they depend on sizes only);
   2. lowers a node (its float outputs become fp16/bf16) when it computes on a data-dependent float input, its op
-     is dtype-generic, and the policy does not keep it fp32 (by op type, by name, or as an input of Sin/Cos);
+     is dtype-generic, and the policy does not keep it fp32 (by op type, by name, or because a Sin/Cos or a
+     threshold comparison is computed from it);
   3. inserts a Cast wherever a tensor's type differs from what its consumer now runs in, and casts lowered graph
      outputs back to fp32 (graph inputs and outputs keep their types).
 
@@ -58,22 +59,25 @@ def _data_dependent(graph: onnx.GraphProto) -> set:
     return dependent
 
 
-def _sin_cos_inputs(graph: onnx.GraphProto) -> set:
-    """Names of the nodes that Sin/Cos are computed from (transitively), Sin and Cos included."""
-    producer = {o: n for n in graph.node for o in n.output}
-    keep, stack = set(), [n for n in graph.node if n.op_type in ("Sin", "Cos")]
+def _inputs_of(graph: onnx.GraphProto, ops) -> set:
+    """Indices of the nodes of type `ops` and of every node they are computed from (transitively).
+    (Indices, not id(): protobuf may hand out a new Python wrapper for a node on each access.)"""
+    nodes = list(graph.node)
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output}
+    keep, stack = set(), [k for k, n in enumerate(nodes) if n.op_type in ops]
     while stack:
-        node = stack.pop()
-        if id(node) in keep:
+        k = stack.pop()
+        if k in keep:
             continue
-        keep.add(id(node))
-        stack.extend(producer[i] for i in node.input if i in producer)
+        keep.add(k)
+        stack.extend(producer[i] for i in nodes[k].input if i in producer)
     return keep
 
 
 def lowered_node_names(model: onnx.ModelProto, policy) -> set:
     """Names of the nodes the policy runs in reduced precision (for tests and the build log)."""
-    return {n.name for n in _plan(model, policy)[0]}
+    nodes = model.graph.node
+    return {nodes[k].name for k in _plan(model, policy)[0]}
 
 
 def _plan(model: onnx.ModelProto, policy):
@@ -82,20 +86,20 @@ def _plan(model: onnx.ModelProto, policy):
         raise ValueError("graphs with control flow (If/Loop/Scan) are not supported by the precision rewrite")
     types = _tensor_types(model)
     dependent = _data_dependent(graph)
-    sin_cos = _sin_cos_inputs(graph) if policy.keep_fp32_sin_cos_inputs else set()
-    lowered = []
-    for node in graph.node:
+    closure = _inputs_of(graph, policy.keep_fp32_inputs_of) if policy.keep_fp32_inputs_of else set()
+    lowered = []  # node indices
+    for k_node, node in enumerate(graph.node):
         if node.op_type not in LOWERABLE_OPS or node.op_type in policy.keep_fp32_ops:
             continue
-        if any(part in node.name for part in policy.keep_fp32_name_parts) or id(node) in sin_cos:
+        if any(part in node.name for part in policy.keep_fp32_name_parts) or k_node in closure:
             continue
         float_inputs = [i for k, i in enumerate(node.input)
                         if i and types.get(i) == TensorProto.FLOAT and (node.op_type, k) not in PROTECTED_INPUTS]
         casts_to_float = node.op_type == "Cast" and helper.get_attribute_value(
             next(a for a in node.attribute if a.name == "to")) == TensorProto.FLOAT
         if any(i in dependent for i in float_inputs) or (casts_to_float and node.input[0] in dependent):
-            lowered.append(node)
-    unknown = sorted({o for n in lowered for o in n.output if o and o not in types})
+            lowered.append(k_node)
+    unknown = sorted({o for k in lowered for o in graph.node[k].output if o and o not in types})
     if unknown:
         raise ValueError(f"shape inference left {len(unknown)} tensor types unknown (e.g. {unknown[:3]}); the "
                          f"precision rewrite needs every type")
@@ -110,12 +114,13 @@ def lower_precision(model: onnx.ModelProto, policy, simulate: bool = False) -> o
         return out
     low = _LOW[policy.low_dtype]
     lowered, types = _plan(out, policy)
-    lowered_ids = {id(n) for n in lowered}
+    lowered = set(lowered)
     graph = out.graph
+    nodes = [graph.node[k] for k in range(len(graph.node))]
     # dtype each float tensor has after the rewrite (simulate: the type its values are rounded to)
     dtype = {name: t for name, t in types.items()}
-    for node in lowered:
-        for o in node.output:
+    for k in lowered:
+        for o in nodes[k].output:
             if o and types.get(o) == TensorProto.FLOAT:
                 dtype[o] = low
     new_nodes, casts = [], {}
@@ -137,8 +142,8 @@ def lower_precision(model: onnx.ModelProto, policy, simulate: bool = False) -> o
         return casts[key]
 
     renamed_outputs = {}
-    for node in graph.node:
-        is_low = id(node) in lowered_ids
+    for k_node, node in enumerate(nodes):
+        is_low = k_node in lowered
         for k, i in enumerate(node.input):
             if not i or types.get(i) not in (TensorProto.FLOAT, low) or (node.op_type, k) in PROTECTED_INPUTS:
                 continue

@@ -16,6 +16,9 @@ What stays fp32, and why:
   * Softmax (attention): exp and the row sum;
   * Sin, Cos and everything they are computed from (the prompt encoder's random-Fourier point encoding: angles
     of up to ~30 rad have an fp16 step of 2^-5, enough to move a click's encoding);
+  * threshold comparisons (Greater, Less) and everything they are computed from: the memory encoder binarizes
+    the upsampled mask logits at 0, and an upsampling in fp16 flips pixels near 0 (measured: up to 6% error
+    in the memory at 512 px); likewise the object-score test;
   * the object-score head (its sign decides whether an object is present; a flipped sign drops the object).
 Graph inputs and outputs stay fp32, so the runtime binds the same buffers whatever the precision.
 """
@@ -30,6 +33,7 @@ from runtime.specs import GRAPHS, Tolerance
 
 KEEP_FP32_OPS = ("LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Sin", "Cos")
 KEEP_FP32_NAME_PARTS = ("/pred_obj_score_head/",)
+KEEP_FP32_INPUTS_OF = ("Sin", "Cos", "Greater", "Less")
 
 # Bounds on |engine - fp32 ONNX Runtime| per output, as Tolerance(atol, rtol) against max|reference|.
 # fp32/tf32 engines: TF32 rounds matmul inputs to a 10-bit mantissa, like fp16's, so tf32 shares fp16's bounds.
@@ -67,7 +71,7 @@ class PrecisionPolicy:
     keep_fp32_ops: tuple = ()
     keep_fp32_name_parts: tuple = ()
     keep_fp32_data_independent: bool = True
-    keep_fp32_sin_cos_inputs: bool = True
+    keep_fp32_inputs_of: tuple = ()  # these ops and everything they are computed from stay fp32
     tolerances: dict = field(default_factory=dict)  # "graph.output" -> Tolerance
 
     def tolerance(self, graph: str, output: str) -> Tolerance:
@@ -91,6 +95,7 @@ def policy_for(precision: str) -> PrecisionPolicy:
                                tolerances=_tolerances(_FP32 if precision == "fp32" else _HALF))
     return PrecisionPolicy(precision, {"fp16": "float16", "bf16": "bfloat16"}[precision], tf32=False,
                            keep_fp32_ops=KEEP_FP32_OPS, keep_fp32_name_parts=KEEP_FP32_NAME_PARTS,
+                           keep_fp32_inputs_of=KEEP_FP32_INPUTS_OF,
                            tolerances=_tolerances(_HALF if precision == "fp16" else _BF16))
 
 
@@ -98,4 +103,4 @@ def unconstrained_policy(precision: str) -> PrecisionPolicy:
     """The same precision with no fp32 islands except what types require: the comparison the policy is
     measured against (benchmarks/precision.py)."""
     base = policy_for(precision)
-    return PrecisionPolicy(base.precision, base.low_dtype, base.tf32, (), (), True, False, base.tolerances)
+    return PrecisionPolicy(base.precision, base.low_dtype, base.tf32, tolerances=base.tolerances)
