@@ -98,8 +98,15 @@ class SAM2VideoPredictor:
         inference_state.bank.clear()
 
     def new_bank(self) -> MemoryBank:
+        """The bank on the backend's device when it runs on CUDA and can take device arrays (only the frame that
+        enters the window is copied in each frame), else on the host."""
         meta = self.model.meta
-        return MemoryBank(meta.flags["mem_dim"], meta.feature_size, meta.flags["hidden_dim"])
+        dims = (meta.flags["mem_dim"], meta.feature_size, meta.flags["hidden_dim"])
+        if self.processing.name == "cuda":  # CUDA kernels can run, so device arrays can be made here
+            from .device_bank import CudaMirror, MirroredMemoryBank
+
+            return MirroredMemoryBank(*dims, CudaMirror(getattr(self.model.backend, "stream", None)))
+        return MemoryBank(*dims)
 
     def _features(self, state: InferenceState, frame_idx: int):
         if state.features is None or state.features.frame_idx != frame_idx:

@@ -87,3 +87,35 @@ def test_memory_selection_follows_the_official_rules():
     mems, ptrs = select_memories(rule, 2, True, [4], lambda t: 0 <= t < 6 and t != 4, 6)
     assert [(m.frame, m.tpos) for m in mems] == [(4, 6), (5, 2), (3, 0)]
     assert [(p.frame, p.tpos) for p in ptrs] == [(4, 2 / 5), (3, 1 / 5), (5, 3 / 5)]  # (f - t) * -1
+
+
+def test_mirrored_bank_uploads_only_changed_slots_and_tracks_like_the_host_bank(tiny512_dir, clip):
+    """The device bank's protocol, on the host mirror: the real predictor with a mirrored bank gives the same
+    masks as with the host bank, and in steady state each frame uploads one memory per object."""
+    from runtime.model import SAM2Model
+    from runtime.video.device_bank import HostMirror, MirroredMemoryBank
+    from runtime.video.predictor import SAM2VideoPredictor
+
+    class Mirrored(SAM2VideoPredictor):
+        def new_bank(self):
+            meta = self.model.meta
+            return MirroredMemoryBank(meta.flags["mem_dim"], meta.feature_size, meta.flags["hidden_dim"], HostMirror())
+
+    model = SAM2Model.load(tiny512_dir, backend="onnxruntime-cpu", device="cpu")
+    results, uploads = {}, []
+    for cls in (SAM2VideoPredictor, Mirrored):
+        predictor = cls(model)
+        state = predictor.init_state(str(clip))
+        predictor.add_new_points_or_box(state, 0, 1, points=np.array([[95.0, 70.0]]), labels=np.array([1]))
+        predictor.add_new_points_or_box(state, 0, 2, box=np.array([195.0, 95.0, 265.0, 205.0]))
+        masks = []
+        for _, _, m in predictor.propagate_in_video(state):
+            masks.append(m)
+            if cls is Mirrored:
+                uploads.append(state.bank.mirror.uploads)
+        results[cls] = masks
+        state.close()
+    for a, b in zip(results[SAM2VideoPredictor], results[Mirrored]):
+        np.testing.assert_array_equal(a, b)
+    per_frame = np.diff(uploads)
+    assert len(per_frame) >= 3 and (per_frame[1:] == 2).all(), uploads  # two objects: one new memory each

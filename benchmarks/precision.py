@@ -1,0 +1,122 @@
+"""How far reduced precision moves each graph's outputs, with and without the precision policy's fp32 islands.
+
+    python -m benchmarks.precision [--model DIR] [--image-size 512] [--precisions fp16 bf16] [--out DIR]
+
+For every graph and validation case (seeded inputs covering the dynamic sizes, as the export's validation),
+the fp32 ONNX graph runs in ONNX Runtime on the CPU and is compared with:
+  * "simulated": the policy's rewrite (engines/lower_precision.py) with every reduced-precision tensor rounded
+    through fp16/bf16 while computing in fp32 (the rounding points of a strongly typed TensorRT engine);
+  * "fp16 graph": the real fp16 rewrite, run by ONNX Runtime's CPU kernels (fp16 only);
+  * the same two for the unconstrained rewrite (no islands), which is what the islands are measured against.
+The error is max |ours - fp32| / max |fp32| per output; the table shows the worst case over validation cases,
+next to the tolerance the policy records. TensorRT's kernels are not run here: on a GPU, `sam2-trt check`
+measures the engines themselves. Random weights (the default model) do not reproduce a trained model's
+activation range (the fp16 LayerNorm overflow needs it), so this measures rounding, not overflow.
+
+Results: a table on stdout and benchmarks/results/precision-<host>-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _run(model, inputs: dict) -> dict:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in model.graph.output]
+    return dict(zip(names, session.run(names, inputs)))
+
+
+def measure(model_dir: Path, precisions, seed: int = 0) -> list:
+    import onnx
+
+    from engines.lower_precision import lower_precision, lowered_node_names
+    from engines.precision import policy_for, unconstrained_policy
+    from runtime.graph_check import sample_inputs
+    from runtime.metadata import load_metadata
+    from runtime.specs import GRAPHS
+
+    meta = load_metadata(model_dir)
+    rows = []
+    for graph, spec in GRAPHS.items():
+        src = onnx.load(str(meta.graph_path(graph)))
+        for precision in precisions:
+            policies = {"policy": policy_for(precision), "no islands": unconstrained_policy(precision)}
+            for label, policy in policies.items():
+                variants = {"simulated": lower_precision(src, policy, simulate=True)}
+                if precision == "fp16":
+                    variants["fp16 graph"] = lower_precision(src, policy)
+                lowered = len(lowered_node_names(src, policy))
+                for mode, model in variants.items():
+                    worst = {o: 0.0 for o in spec.output_names}
+                    for k, case in enumerate(spec.validation_cases):
+                        inputs = sample_inputs(spec, meta.image_size, case, seed + k)
+                        ref, out = _run(src, inputs), _run(model, inputs)
+                        for o in spec.output_names:
+                            r = ref[o].astype(np.float64)
+                            err = float(np.abs(out[o] - r).max() / max(np.abs(r).max(), 1e-30))
+                            worst[o] = max(worst[o], err if np.isfinite(out[o]).all() else float("inf"))
+                    for o, err in worst.items():
+                        tol = policy_for(precision).tolerance(graph, o)
+                        rows.append({"graph": graph, "output": o, "precision": precision, "rewrite": label,
+                                     "mode": mode, "lowered_nodes": lowered, "nodes": len(src.graph.node),
+                                     "max_rel_err": err, "tolerance_rtol": tol.rtol,
+                                     "within_tolerance": err <= tol.rtol})
+                    print(f"{graph:17} {precision} {label:10} {mode:10} "
+                          + " ".join(f"{o}={e:.1e}" for o, e in worst.items()), flush=True)
+    return rows
+
+
+def table(rows: list) -> str:
+    lines = [f"{'output':40} {'prec':5} {'mode':10} {'policy':>9} {'no islands':>10} {'tolerance':>9}"]
+    keyed = {(r["graph"], r["output"], r["precision"], r["mode"], r["rewrite"]): r for r in rows}
+    for (g, o, p, mode, rewrite), r in keyed.items():
+        if rewrite != "policy":
+            continue
+        free = keyed[(g, o, p, mode, "no islands")]["max_rel_err"]
+        lines.append(f"{g + '.' + o:40} {p:5} {mode:10} {r['max_rel_err']:9.1e} {free:10.1e} "
+                     f"{r['tolerance_rtol']:9.1e}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.precision", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, help="an exported model directory (default: the cached random-weight "
+                                               "sam2.1_hiera_t export at --image-size)")
+    ap.add_argument("--image-size", type=int, default=512)
+    ap.add_argument("--precisions", nargs="+", choices=("fp16", "bf16"), default=["fp16", "bf16"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
+    args = ap.parse_args(argv)
+    from benchmarks.video_memory import cached_model, environment
+    from runtime.metadata import load_metadata
+
+    model_dir = args.model if args.model is not None else cached_model(args.image_size)
+    meta = load_metadata(model_dir)
+    start = time.time()
+    rows = measure(model_dir, args.precisions, args.seed)
+    print(table(rows))
+    env = environment("onnxruntime-cpu")
+    result = {"benchmark": "precision", "model": meta.model_name, "image_size": meta.image_size,
+              "checkpoint": meta.raw.get("checkpoint"),
+              "seed": args.seed, "seconds": time.time() - start, "environment": env, "rows": rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"precision-{env['host']}-{time.strftime('%Y-%m-%d')}.json"
+    path.write_text(json.dumps(result, indent=1))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
