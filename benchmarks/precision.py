@@ -90,6 +90,22 @@ def table(rows: list) -> str:
     return "\n".join(lines)
 
 
+def markdown(result: dict) -> str:
+    """The README's table from a results file: worst relative error per output, policy vs no islands."""
+    rows = result["rows"]
+    keyed = {(r["graph"], r["output"], r["precision"], r["mode"], r["rewrite"]): r for r in rows}
+    env = result["environment"]
+    lines = [f"Measured by `python -m benchmarks.precision` on {result['model']} at {result['image_size']} px "
+             f"(random weights) with ONNX Runtime {env['onnxruntime']} on {env['cpu']}; max |error| / max |fp32| "
+             f"over the validation cases.", "",
+             "| output | precision | how | policy | no fp32 islands | recorded tolerance |", "|---|---|---|---|---|---|"]
+    for (g, o, p, mode, rewrite), r in keyed.items():
+        if rewrite == "policy":
+            free = keyed[(g, o, p, mode, "no islands")]["max_rel_err"]
+            lines.append(f"| {g}.{o} | {p} | {mode} | {r['max_rel_err']:.1e} | {free:.1e} | {r['tolerance_rtol']:.0e} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.precision", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, help="an exported model directory (default: the cached random-weight "
@@ -98,7 +114,12 @@ def main(argv=None) -> int:
     ap.add_argument("--precisions", nargs="+", choices=("fp16", "bf16"), default=["fp16", "bf16"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
+    ap.add_argument("--markdown", type=Path, metavar="JSON", help="print the README table of a results file, run "
+                                                                   "nothing")
     args = ap.parse_args(argv)
+    if args.markdown is not None:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return 0
     from benchmarks.video_memory import cached_model, environment
     from runtime.metadata import load_metadata
 

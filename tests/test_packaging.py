@@ -22,6 +22,6 @@ def test_base_install_pulls_no_torch(tmp_path):
     check = subprocess.run([str(venv / "bin" / "sam2-trt"), "--help"], capture_output=True, text=True,
                            cwd=tmp_path)
     assert check.returncode == 0 and "export" in check.stdout
-    check = subprocess.run([str(py), "-c", "import runtime.metadata, runtime.specs, sys; "
+    check = subprocess.run([str(py), "-c", "import runtime.metadata, runtime.specs, runtime.engine_record, engines.profiles, sys; "
                             "assert 'torch' not in sys.modules"], capture_output=True, text=True, cwd=tmp_path)
     assert check.returncode == 0, check.stderr
