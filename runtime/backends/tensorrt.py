@@ -71,10 +71,8 @@ def build_on_first_use(model_dir: Path, precision: str, graph: str) -> None:
     A child process because the runtime does not import the engine builder (it is upstream), and because
     the builder's peak host and device memory is returned to the system when it exits."""
     cmd = [sys.executable, "-m", "engines", "build", str(model_dir), "--precision", precision, "--graphs", graph]
-    log.warning("sam2-trt: no %s TensorRT engine for %s in %s yet; building it now (once; minutes): %s",
-                precision, graph, model_dir, " ".join(cmd[2:]))
-    print(f"sam2-trt: building the {precision} TensorRT engine for {graph} (once, cached in {model_dir}/engines)",
-          file=sys.stderr, flush=True)
+    log.warning("sam2-trt: no %s TensorRT engine for %s in %s yet; building it now (once, minutes; cached in "
+                "its engines/ folder): %s", precision, graph, model_dir, " ".join(cmd[2:]))
     code = subprocess.call(cmd)
     if code != 0:
         raise EngineError(f"building the {graph} engine failed (exit {code}; its messages are above); fix that "
