@@ -37,14 +37,19 @@ def checkpoint_factory(tmp_path_factory):
 def tiny_checkpoint(checkpoint_factory) -> Path:
     return checkpoint_factory("sam2.1_hiera_t")
 
+
+def export_tiny(checkpoint, tmp_path_factory, image_size: int) -> Path:
+    from sam2_export.exporter import export_model
+
+    out = tmp_path_factory.mktemp("models") / f"tiny{image_size}"
+    export_model("sam2.1_hiera_t", out, checkpoint=checkpoint, image_size=image_size, log=lambda m: None)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny1024_dir(tiny_checkpoint, tmp_path_factory):
     """sam2.1_hiera_t (seeded random weights) exported at 1024: the official image predictor only runs at 1024."""
-    from sam2_export.exporter import export_model
-
-    out = tmp_path_factory.mktemp("models") / "tiny1024"
-    export_model("sam2.1_hiera_t", out, checkpoint=tiny_checkpoint, image_size=1024, log=lambda m: None)
-    return out
+    return export_tiny(tiny_checkpoint, tmp_path_factory, 1024)
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +63,7 @@ def official_tiny(tiny_checkpoint):
 @pytest.fixture(scope="session")
 def tiny512_dir(tiny_checkpoint, tmp_path_factory):
     """sam2.1_hiera_t exported at 512: fast, for tests that are not about parity with the 1024-only image predictor."""
-    from sam2_export.exporter import export_model
-
-    out = tmp_path_factory.mktemp("models") / "tiny512"
-    export_model("sam2.1_hiera_t", out, checkpoint=tiny_checkpoint, image_size=512, log=lambda m: None)
-    return out
+    return export_tiny(tiny_checkpoint, tmp_path_factory, 512)
 
 
 @pytest.fixture(scope="session")
