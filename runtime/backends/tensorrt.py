@@ -6,10 +6,11 @@ enqueues with `execute_async_v3` on the backend's stream: host inputs are copied
 DeviceArrays from the stream-ordered pool (so an output stays valid however often the graph runs again).
 Nothing synchronises except `to_host`.
 
-CUDA graphs: a call whose input shapes were seen before is replayed from a captured graph over static
-buffers (inputs copied in on the device, outputs copied out), which removes TensorRT's per-kernel launch cost,
-the bulk of a small graph's time; at most `MAX_CUDA_GRAPHS` shape sets are kept per graph, and a
-caller's legacy default stream (0) cannot be captured, so it runs without.
+CUDA graphs: a call with the same input shapes as the previous call of that engine (the steady state of
+tracking) is replayed from a captured graph over static buffers (inputs copied in on the device, outputs
+copied out), which removes TensorRT's per-kernel launch cost, the bulk of a small graph's time; at most
+`MAX_CUDA_GRAPHS` shape sets are kept per engine, and a caller's legacy default stream (0) cannot be captured,
+so it runs without.
 
 Engines are found, checked (TensorRT version, GPU, precision, ONNX sha256) and built on first use as
 runtime/engine_record.py describes; more objects than the engine's profile allows run as several calls
@@ -105,6 +106,10 @@ class _CapturedCall:
         self.outputs = {n: DeviceArray.empty(s, np.float32, stream) for n, s in out_shapes.items()}
         for name, arr in {**self.inputs, **self.outputs}.items():
             context.set_tensor_address(name, arr.ptr)
+        # TensorRT's advice: enqueue once uncaptured after the shapes are set (shape-dependent setup is not
+        # capturable), then capture. The uncaptured run's results are discarded: launch() runs the graph.
+        if not context.execute_async_v3(stream.handle):
+            raise RuntimeError("TensorRT failed to enqueue the engine before a CUDA graph capture")
         check(rt.cudaStreamBeginCapture(stream.handle, rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal),
               "cudaStreamBeginCapture")
         ok = context.execute_async_v3(stream.handle)
@@ -152,6 +157,7 @@ class TensorRTSession(GraphSession):
         self.cuda_graphs = cuda_graphs and stream.handle != 0
         self._seen = set()
         self._graphs: OrderedDict = OrderedDict()
+        self._last_key = None
 
     def run(self, inputs: Mapping) -> dict:
         missing = [n for n in self.spec.input_names if n not in inputs]
@@ -173,10 +179,13 @@ class TensorRTSession(GraphSession):
             dev[t.name] = arr
         out_shapes = {n: tuple(self.context.get_tensor_shape(n)) for n in self.spec.output_names}
         key = tuple(a.shape for a in dev.values())
-        if self.cuda_graphs and key in self._graphs:
+        # Replay only when the context was last set up for these very shapes (steady-state tracking: the same
+        # shapes every frame); a shape change runs uncaptured once, which reconfigures the context.
+        same_shapes, self._last_key = self._last_key == key, key
+        if self.cuda_graphs and same_shapes and key in self._graphs:
             self._graphs.move_to_end(key)
             return self._graphs[key].launch(dev, self.stream)
-        if self.cuda_graphs and key in self._seen:  # the second call with these shapes: capture it
+        if self.cuda_graphs and same_shapes and key in self._seen:  # the second call in a row: capture it
             call = _CapturedCall(self.context, self.spec, {n: a.shape for n, a in dev.items()}, out_shapes,
                                  self.stream)
             self._graphs[key] = call
