@@ -15,9 +15,7 @@ the GPU, driver, CUDA, NVRTC and library versions. Needs a CUDA GPU: without one
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -26,11 +24,11 @@ from typing import Callable
 
 import numpy as np
 
+from benchmarks.results_file import RESULTS, write_result
 from runtime import ops
 from runtime.gpu import DeviceArray, Stream, kernels, unavailable_reason
 from runtime.gpu.device import check, cuda_runtime
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 @dataclass
@@ -273,10 +271,7 @@ def main(argv=None) -> int:
     env = environment(torch)
     result = {"benchmark": "kernels", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": env,
               "warmup": args.warmup, "reps": args.reps, "cpu_reps": args.cpu_reps, "results": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^a-z0-9]+", "-", env["gpu"].lower()).strip("-")
-    path = args.out / f"kernels-{slug}-{time.strftime('%Y-%m-%d')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = write_result(args.out, "kernels", env["gpu"], result)
     print(f"\n{env['gpu']} (sm {env['compute_capability']}), driver CUDA {env['driver_cuda_version']}, "
           f"NVRTC {env['nvrtc']}, torch {env['torch']}: wrote {path}")
     return 0

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.results_file import RESULTS, write_result
+
 
 
 def _run(model, inputs: dict) -> dict:
@@ -78,31 +79,32 @@ def measure(model_dir: Path, precisions, seed: int = 0) -> list:
     return rows
 
 
-def table(rows: list) -> str:
-    lines = [f"{'output':40} {'prec':5} {'mode':10} {'policy':>9} {'no islands':>10} {'tolerance':>9}"]
+def _policy_rows(rows: list):
+    """(row with the policy, max_rel_err of the same output without islands) per output, precision and mode."""
     keyed = {(r["graph"], r["output"], r["precision"], r["mode"], r["rewrite"]): r for r in rows}
     for (g, o, p, mode, rewrite), r in keyed.items():
-        if rewrite != "policy":
-            continue
-        free = keyed[(g, o, p, mode, "no islands")]["max_rel_err"]
-        lines.append(f"{g + '.' + o:40} {p:5} {mode:10} {r['max_rel_err']:9.1e} {free:10.1e} "
-                     f"{r['tolerance_rtol']:9.1e}")
+        if rewrite == "policy":
+            yield r, keyed[(g, o, p, mode, "no islands")]["max_rel_err"]
+
+
+def table(rows: list) -> str:
+    lines = [f"{'output':40} {'prec':5} {'mode':10} {'policy':>9} {'no islands':>10} {'tolerance':>9}"]
+    for r, free in _policy_rows(rows):
+        lines.append(f"{r['graph'] + '.' + r['output']:40} {r['precision']:5} {r['mode']:10} {r['max_rel_err']:9.1e} "
+                     f"{free:10.1e} {r['tolerance_rtol']:9.1e}")
     return "\n".join(lines)
 
 
 def markdown(result: dict) -> str:
     """The README's table from a results file: worst relative error per output, policy vs no islands."""
-    rows = result["rows"]
-    keyed = {(r["graph"], r["output"], r["precision"], r["mode"], r["rewrite"]): r for r in rows}
     env = result["environment"]
     lines = [f"Measured by `python -m benchmarks.precision` on {result['model']} at {result['image_size']} px "
              f"(random weights) with ONNX Runtime {env['onnxruntime']} on {env['cpu']}; max |error| / max |fp32| "
              f"over the validation cases.", "",
              "| output | precision | how | policy | no fp32 islands | recorded tolerance |", "|---|---|---|---|---|---|"]
-    for (g, o, p, mode, rewrite), r in keyed.items():
-        if rewrite == "policy":
-            free = keyed[(g, o, p, mode, "no islands")]["max_rel_err"]
-            lines.append(f"| {g}.{o} | {p} | {mode} | {r['max_rel_err']:.1e} | {free:.1e} | {r['tolerance_rtol']:.0e} |")
+    for r, free in _policy_rows(result["rows"]):
+        lines.append(f"| {r['graph']}.{r['output']} | {r['precision']} | {r['mode']} | {r['max_rel_err']:.1e} | "
+                     f"{free:.1e} | {r['tolerance_rtol']:.0e} |")
     return "\n".join(lines)
 
 
@@ -132,9 +134,7 @@ def main(argv=None) -> int:
     result = {"benchmark": "precision", "model": meta.model_name, "image_size": meta.image_size,
               "checkpoint": meta.raw.get("checkpoint"),
               "seed": args.seed, "seconds": time.time() - start, "environment": env, "rows": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"precision-{env['host']}-{time.strftime('%Y-%m-%d')}.json"
-    path.write_text(json.dumps(result, indent=1))
+    path = write_result(args.out, "precision", env["host"], result)
     print(f"wrote {path}")
     return 0
 

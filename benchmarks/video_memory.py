@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.results_file import RESULTS, write_result
+
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "sam2.1_hiera_t"  # random weights with sam2_export.demo.RANDOM_SEED, cached where the demo caches
 TARGET = 0.10  # the longest stream's peak RSS may exceed the shortest's by at most this fraction
@@ -262,10 +263,7 @@ def main(argv=None) -> int:
         "video_length_given": args.video_length, "runs": runs,
         "peak_ratio": ratio, "target": target, "target_met": met,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    host = re.sub(r"[^a-z0-9]+", "-", platform.node().lower()).strip("-") or "host"
-    path = args.out / f"video_memory-{host}-{time.strftime('%Y-%m-%d')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = write_result(args.out, "video_memory", platform.node(), result)
     print(f"\npeak RSS {longest['frames']} / {shortest['frames']} frames: {ratio:.3f} "
           f"({'meets' if met else 'MISSES'} the target: {target})")
     print(f"{meta.model_name} at {meta.image_size}px on {env['backend']}, {env['cpu']} ({env['cpus_usable']} CPUs): "

@@ -1,0 +1,19 @@
+"""Where a benchmark's JSON goes: benchmarks/results/<benchmark>-<machine>-<date>.json, one writer for all."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write_result(out_dir: Path, benchmark: str, machine: str, result: dict) -> Path:
+    """Write `result` as <out_dir>/<benchmark>-<machine slug>-<YYYY-MM-DD>.json; returns the path."""
+    slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-") or "host"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{benchmark}-{slug}-{time.strftime('%Y-%m-%d')}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
