@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import os
 import shutil
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 from runtime.engine_record import (EngineMismatch, EngineRecord, EngineTarget, check_record, engine_path,
-                                   read_record, write_record)
+                                   read_record, write_atomically, write_record)
 from runtime.errors import BackendUnavailable, Sam2TrtError
 from runtime.metadata import load_metadata, sha256_file
 from runtime.specs import GRAPHS
@@ -108,20 +107,6 @@ def _progress_monitor(trt, log):
     return PhaseLog()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _lowered_onnx(onnx_path: Path, policy, workdir: Path) -> Path:
     """The graph in the policy's mixed precision, written to `workdir` (the fp32 graph itself when no rewrite)."""
     if policy.low_dtype is None:
@@ -137,16 +122,15 @@ def _lowered_onnx(onnx_path: Path, policy, workdir: Path) -> Path:
     return out
 
 
-def build_engine(model_dir: Path, graph: str, target: EngineTarget, options: BuildOptions, log) -> EngineRecord:
-    """Build one graph's engine into target's folder; returns its record (written last)."""
+def build_engine(trt, meta, graph: str, target: EngineTarget, options: BuildOptions, log) -> EngineRecord:
+    """Build one graph's engine into target's folder of the model `meta` describes; returns its record (written
+    last). `trt` is the tensorrt module (require_tensorrt)."""
     from polygraphy.backend.trt import CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath
 
-    trt = require_tensorrt()
-    meta = load_metadata(model_dir)
     spec = GRAPHS[graph]
     policy = policy_for(options.precision)
     profile = derive_profile(spec, meta.image_size, options.limits)
-    engine_dir = target.engine_dir(model_dir)
+    engine_dir = target.engine_dir(meta.model_dir)
     onnx_path = meta.graph_path(graph)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f".{graph}.", dir=engine_dir) as work:
@@ -162,7 +146,7 @@ def build_engine(model_dir: Path, graph: str, target: EngineTarget, options: Bui
         except Exception as e:  # Polygraphy raises its own error types; TensorRT's log above says more
             raise BuildError(f"TensorRT could not build the {graph} engine: {e}", BuildError.BUILD_FAILED) from None
     path = engine_path(engine_dir, graph)
-    _write_atomically(path, bytes(data))
+    write_atomically(path, bytes(data))
     record = EngineRecord(
         graph=graph, target=target, onnx_sha256=meta.raw["graphs"][graph]["sha256"], engine_file=path.name,
         engine_bytes=path.stat().st_size, engine_sha256=sha256_file(path), profiles=profile,
@@ -185,7 +169,7 @@ def build_engines(model_dir, options: BuildOptions = BuildOptions(), graphs=None
     unknown = [g for g in graphs if g not in GRAPHS]
     if unknown:
         raise BuildError(f"unknown graph(s) {unknown}; choose from {', '.join(GRAPHS)}")
-    require_tensorrt()
+    trt = require_tensorrt()
     from runtime.backends.tensorrt import current_target
 
     target = current_target(options.precision, device_id)
@@ -196,7 +180,7 @@ def build_engines(model_dir, options: BuildOptions = BuildOptions(), graphs=None
             f"{options.limits.max_slots} slots (one unfused score matrix would be {worst:.1f} GiB)")
     try:
         with build_lock(engine_dir, log):
-            _build_missing(model_dir, meta, graphs, target, engine_dir, options, log)
+            _build_missing(trt, meta, graphs, target, engine_dir, options, log)
     finally:  # a first build that failed or was interrupted leaves no empty engine folder behind
         if engine_dir.is_dir() and not any(engine_dir.glob("*.json")):
             shutil.rmtree(engine_dir, ignore_errors=True)
@@ -205,7 +189,7 @@ def build_engines(model_dir, options: BuildOptions = BuildOptions(), graphs=None
     return engine_dir
 
 
-def _build_missing(model_dir, meta, graphs, target, engine_dir, options, log) -> None:
+def _build_missing(trt, meta, graphs, target, engine_dir, options, log) -> None:
     for graph in graphs:
         record = read_record(engine_dir, graph)
         if record is not None and not options.force:
@@ -218,5 +202,5 @@ def _build_missing(model_dir, meta, graphs, target, engine_dir, options, log) ->
                 log(f"{graph}: rebuilding: {e}")
         log(f"{graph}: building {options.precision} engine for {target.gpu_name} with TensorRT "
             f"{target.tensorrt_version} ...")
-        record = build_engine(model_dir, graph, target, options, log)
+        record = build_engine(trt, meta, graph, target, options, log)
         log(f"{graph}: {record.engine_bytes / 2**20:.0f} MiB in {record.builder['seconds']:.0f}s")

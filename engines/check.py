@@ -29,6 +29,7 @@ def check_model(model_dir, backend: str = "tensorrt", device: str = "cuda", prec
     import onnxruntime as ort
 
     from runtime.backends.onnxruntime_cpu import session_options
+    from runtime.engine_record import EngineMismatch, build_command
     from runtime.metadata import sha256_file
     from runtime.model import SAM2Model
 
@@ -42,8 +43,6 @@ def check_model(model_dir, backend: str = "tensorrt", device: str = "cuda", prec
         if record is not None:  # the full hash here; loading checks only the size
             path = record.target.engine_dir(model.meta.model_dir) / record.engine_file
             if sha256_file(path) != record.engine_sha256:
-                from runtime.engine_record import EngineMismatch, build_command
-
                 raise EngineMismatch(f"{path} does not match the sha256 in its record (changed on disk); rebuild it: "
                                      f"`{build_command(model.meta.model_dir, record.target.precision)} --force`")
         reference = ort.InferenceSession(str(model.meta.graph_path(graph)), session_options(),

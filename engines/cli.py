@@ -92,11 +92,11 @@ def _log(msg: str) -> None:
 
 
 def build_and_check(model_dir, options, graphs=None, device: str = "cuda", check: bool = True) -> int:
-    from runtime.backends import _parse_device
+    from runtime.backends import parse_device
 
     from .builder import BuildError, build_engines
 
-    kind, device_id = _parse_device(device)
+    kind, device_id = parse_device(device)
     if kind != "cuda":
         raise BuildError(f"TensorRT engines are built on a GPU; --device {device!r} is not one")
     engine_dir = build_engines(model_dir, options, graphs=graphs, device_id=device_id, log=_log)

@@ -118,7 +118,7 @@ def lower_precision(model: onnx.ModelProto, policy, simulate: bool = False) -> o
     graph = out.graph
     nodes = [graph.node[k] for k in range(len(graph.node))]
     # dtype each float tensor has after the rewrite (simulate: the type its values are rounded to)
-    dtype = {name: t for name, t in types.items()}
+    dtype = dict(types)
     for k in lowered:
         for o in nodes[k].output:
             if o and types.get(o) == TensorProto.FLOAT:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from runtime.engine_record import PRECISIONS
+from runtime.engine_record import check_precision
 from runtime.specs import GRAPHS, Tolerance
 
 KEEP_FP32_OPS = ("LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Sin", "Cos")
@@ -89,8 +89,7 @@ def _tolerances(table: dict) -> dict:
 
 
 def policy_for(precision: str) -> PrecisionPolicy:
-    if precision not in PRECISIONS:
-        raise ValueError(f"--precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    check_precision(precision, "--precision")
     if precision in ("fp32", "tf32"):
         return PrecisionPolicy(precision, None, tf32=precision == "tf32",
                                tolerances=_tolerances(_FP32 if precision == "fp32" else _HALF))

@@ -20,8 +20,11 @@ was renamed into place, so a half-written engine never has one).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,6 +34,13 @@ ENGINES_DIRNAME = "engines"
 RECORD_FORMAT = 1
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 DEFAULT_PRECISION = "fp16"
+
+
+def check_precision(precision: str, what: str = "precision") -> str:
+    """`precision` if it is one of PRECISIONS, else ValueError naming the choices."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"{what} {precision!r} is not one of {', '.join(PRECISIONS)}")
+    return precision
 
 
 class EngineError(Sam2TrtError):
@@ -56,8 +66,7 @@ class EngineTarget:
     precision: str  # one of PRECISIONS
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
 
     @property
     def folder_name(self) -> str:
@@ -148,12 +157,25 @@ def engine_path(engine_dir, graph: str) -> Path:
     return Path(engine_dir) / f"{graph}.engine"
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a file so it either does not exist or is complete: a temp file beside it, fsynced, then renamed
+    over it (removed again if anything fails or the process is interrupted)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def write_record(engine_dir, record: EngineRecord) -> None:
-    """Write atomically (temp file + rename): a record exists only complete."""
-    path = record_path(engine_dir, record.graph)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=1))
-    tmp.replace(path)
+    """Atomically: a record exists only complete."""
+    write_atomically(record_path(engine_dir, record.graph), json.dumps(record.to_json(), indent=1).encode())
 
 
 def read_record(engine_dir, graph: str) -> EngineRecord | None:
@@ -217,9 +239,7 @@ def choose_precision(model_dir, target_without_precision: EngineTarget, requeste
     """The precision to run: the one asked for; else the only one built for this TensorRT and GPU; else the
     default (built on first use). Several built and none asked for is ambiguous: EngineError listing them."""
     if requested is not None:
-        if requested not in PRECISIONS:
-            raise ValueError(f"precision {requested!r} is not one of {', '.join(PRECISIONS)}")
-        return requested
+        return check_precision(requested)
     built = built_precisions(model_dir, target_without_precision)
     if len(built) == 1:
         return built[0]

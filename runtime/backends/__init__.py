@@ -30,7 +30,8 @@ BACKEND_NAMES = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime-cpu")
 _AUTO_ORDER = {"cuda": ("tensorrt", "onnxruntime-cuda", "onnxruntime-cpu"), "cpu": ("onnxruntime-cpu",)}
 
 
-def _parse_device(device: str):
+def parse_device(device: str):
+    """"cpu" | "cuda" | "cuda:N" -> (kind, device id); ValueError for anything else."""
     dev = str(device).lower()
     if dev == "cpu":
         return "cpu", 0
@@ -47,28 +48,26 @@ def _options(name: str, precision):
 def select_backend(backend: str = "auto", device: str = "cuda", stream=None, precision: str | None = None) -> Backend:
     """A ready backend for `device` ("cuda", "cuda:N" or "cpu"); raises BackendUnavailable with the reason.
     `precision` (fp32, tf32, fp16, bf16) selects TensorRT engines; ONNX Runtime runs the fp32 graphs."""
-    from ..engine_record import PRECISIONS
+    from ..engine_record import check_precision
 
-    if precision is not None and precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
-    if precision is not None and backend not in ("auto", "tensorrt"):
+    if precision is not None and check_precision(precision) and backend not in ("auto", "tensorrt"):
         raise ValueError(f"precision={precision!r} applies to TensorRT engines; backend {backend!r} runs the fp32 "
                          f"ONNX graphs (drop precision, or use backend='tensorrt')")
-    kind, device_id = _parse_device(device)
+    kind, device_id = parse_device(device)
     registry = _registry()
     name = {"onnxruntime": f"onnxruntime-{kind}"}.get(backend, backend)
     if name not in BACKEND_NAMES:
         raise ValueError(f"backend {backend!r} is unknown; use one of {', '.join(BACKEND_NAMES)}")
     if name != "auto":
-        cls = registry.get(name)
-        reason = "this sam2-trt has no TensorRT backend yet" if cls is None else cls.unavailable_reason(device_id)
+        cls = registry[name]
+        reason = cls.unavailable_reason(device_id)
         if reason:
             raise BackendUnavailable(f"backend {name!r} is not available: {reason}")
         return cls(device_id=device_id, stream=stream, **_options(name, precision))
     skipped = []
     for candidate in _AUTO_ORDER[kind]:
-        cls = registry.get(candidate)
-        reason = "not in this build" if cls is None else cls.unavailable_reason(device_id)
+        cls = registry[candidate]
+        reason = cls.unavailable_reason(device_id)
         if reason is None:
             why = f" (skipped {'; '.join(skipped)})" if skipped else ""
             runs_on = "cpu" if candidate.endswith("-cpu") else device  # auto on "cuda" falls back to the CPU

@@ -38,6 +38,7 @@ def test_record_round_trips_through_json(tmp_path):
     engine_dir, record = make_record(tmp_path)
     again = read_record(engine_dir, "memory_attention")
     assert again == record
+    assert not list(engine_dir.glob(".*tmp")), "the atomic write left its temp file"
     raw = json.loads(record_path(engine_dir, "memory_attention").read_text())
     assert raw["target"]["compute_capability"] == [9, 0] and raw["onnx_sha256"] == ONNX_SHA
     assert raw["profiles"]["memory"]["max"] == [16, 16, 64, 64, 64]
