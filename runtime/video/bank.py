@@ -58,14 +58,16 @@ class MemoryBank:
             new[tuple(slice(0, n) for n in src.shape)] = src
 
     def fill_row(self, row: int, memories: Sequence[tuple[int, int, MemoryLoader]],
-                 pointers: Sequence[tuple[np.ndarray, float]]) -> None:
+                 pointers: Sequence[tuple[np.ndarray, float]]) -> list:
         """Make row `row` hold exactly these memories (serial, tpos_index, loader) and pointers ([256], tpos).
 
-        A memory whose serial is already in a slot is not copied again; the others go into free slots."""
+        A memory whose serial is already in a slot is not copied again; the others go into free slots, which
+        are returned (the slots whose content changed)."""
         serials = self.memory_serial[row]
         wanted = {serial for serial, _, _ in memories}
         keep = {int(s): i for i, s in enumerate(serials) if s in wanted}
         free = [i for i, s in enumerate(serials) if s not in wanted or int(s) == 0]
+        loaded = []
         self.memory_valid[row] = 0.0
         for serial, tpos_index, load in memories:
             slot = keep.get(serial)
@@ -73,6 +75,7 @@ class MemoryBank:
                 slot = free.pop(0)
                 load(self.memory[row, slot])
                 serials[slot] = serial
+                loaded.append(slot)
             self.memory_tpos_index[row, slot] = tpos_index
             self.memory_valid[row, slot] = 1.0
         for slot in free:  # a freed slot may still be reused later if its frame comes back
@@ -83,6 +86,7 @@ class MemoryBank:
             self.pointer_tpos[row, i] = tpos
         self.pointer_valid[row, :k] = 1.0
         self.pointer_valid[row, k:] = 0.0
+        return loaded
 
     def inputs(self, rows: Sequence[int], slots: int | None = None, pointers: int | None = None) -> dict:
         """The graph inputs for these rows: views when rows are 0..n-1 (every object), copies otherwise.

@@ -79,18 +79,10 @@ class MirroredMemoryBank(MemoryBank):
         super()._alloc(objects, slots, pointers)
         self._stale = True
 
-    def fill_row(self, row, memories, pointers) -> None:
-        slot_bytes = self.memory[0, 0].nbytes if self.memory.size else 1
-        base = self.memory.ctypes.data
-
-        def tracked(load):
-            def load_and_mark(dst):
-                load(dst)
-                k = (dst.ctypes.data - base) // slot_bytes
-                self._dirty.add(divmod(k, self.memory.shape[1]))
-            return load_and_mark
-
-        super().fill_row(row, [(s, t, tracked(load)) for s, t, load in memories], pointers)
+    def fill_row(self, row, memories, pointers) -> list:
+        loaded = super().fill_row(row, memories, pointers)
+        self._dirty.update((row, slot) for slot in loaded)
+        return loaded
 
     def drop_row(self, row: int) -> None:
         super().drop_row(row)
