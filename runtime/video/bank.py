@@ -88,6 +88,17 @@ class MemoryBank:
         self.pointer_valid[row, k:] = 0.0
         return loaded
 
+    def used_extent(self, rows: Sequence[int]) -> tuple[int, int]:
+        """(slots, pointers) up to the last valid one among these rows. Before the window fills (and for short
+        videos) most of the steady-state capacity is padding, which the graph would attend to and mask out;
+        trimming it skips that work (exact: a masked key has zero weight). At least one slot is kept (the graph
+        needs a memory per object); pointers may trim to none, which the graph accepts."""
+        rows = np.asarray(rows)
+        slots = np.flatnonzero(self.memory_valid[rows].max(axis=0) > 0.5) if len(rows) else []
+        ptrs = np.flatnonzero(self.pointer_valid[rows].max(axis=0) > 0.5) if len(rows) else []
+        return (int(slots[-1]) + 1 if len(slots) else min(1, self.memory.shape[1]),
+                int(ptrs[-1]) + 1 if len(ptrs) else 0)
+
     def inputs(self, rows: Sequence[int], slots: int | None = None, pointers: int | None = None) -> dict:
         """The graph inputs for these rows: views when rows are 0..n-1 (every object), copies otherwise.
         slots / pointers trim the trailing capacity (a copy when smaller than the capacity)."""

@@ -88,6 +88,11 @@ class MirroredMemoryBank(MemoryBank):
         super().drop_row(row)
         self._stale = True
 
+    def used_extent(self, rows) -> tuple[int, int]:
+        """The full capacity: the mirror is laid out at it, and a trimmed view would need a host copy. Padding
+        costs the device little; what matters there is not moving the bank."""
+        return self.memory.shape[1], self.object_pointers.shape[1]
+
     def inputs(self, rows, slots=None, pointers=None) -> dict:
         out = super().inputs(rows, slots, pointers)
         n, s = len(rows), self.memory.shape[1] if slots is None else slots

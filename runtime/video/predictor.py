@@ -384,7 +384,7 @@ class SAM2VideoPredictor:
             pointers = [(obj.cond[ref.frame].pointer if ref.cond else obj.non_cond.pointer(ref.frame), ref.tpos)
                         for ref in ptrs]
             bank.fill_row(i, memories, pointers)
-        return bank.inputs(rows)
+        return bank.inputs(rows, *bank.used_extent(rows))
 
     @staticmethod
     def _memory_source(obj: ObjectTrack, ref):

@@ -56,6 +56,21 @@ class MemoryAttentionGraph(nn.Module):
         out = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).flatten(2)
         return attn.out_proj(out)
 
+    def _attend_values_late(self, attn, q, k, values, bias):
+        """Cross-attention with the value projection after the weighting: q [b,Nq,256], k [b,Nk,256] projected
+        and rotated, values [b,Nk,64] not yet projected.
+
+        Softmax rows sum to 1, so sum_j a_j (W v_j + b) = W (sum_j a_j v_j) + b: weighting the 64-wide memory
+        before projecting it to 256 is the same attention with a quarter of the multiply-adds over the ~30k
+        keys (the official code projects every key first). Used when h * 64 < 256 (SAM 2 has one head)."""
+        h = attn.num_heads
+        q, k = (t.unflatten(-1, (h, -1)).transpose(1, 2) for t in (q, k))
+        scores = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5) + bias
+        mixed = torch.softmax(scores, dim=-1) @ values.unsqueeze(1)  # [b,h,Nq,64]
+        weight = attn.v_proj.weight.unflatten(0, (h, -1))  # [h, 256/h, 64]
+        out = mixed @ weight.transpose(-2, -1) + attn.v_proj.bias.unflatten(0, (h, -1)).unsqueeze(1)
+        return attn.out_proj(out.transpose(1, 2).flatten(2))
+
     def _split_rope(self, attn, x):
         """Project and rotate per head: x [..., N, 256] -> [..., N, 256]."""
         h = attn.num_heads
@@ -96,8 +111,12 @@ class MemoryAttentionGraph(nn.Module):
             t = layer.norm2(x)
             k_mem = self._split_rope(ca, ca.k_proj(mem + mem_pos)).flatten(1, 2)  # pointers are not rotated
             k = torch.cat([k_mem, ca.k_proj(ptr + ptr_pos)], dim=1)
-            v = torch.cat([ca.v_proj(mem).flatten(1, 2), ca.v_proj(ptr)], dim=1)
-            x = x + self._attend(ca, self._split_rope(ca, ca.q_proj(t)), k, v, bias)
+            q = self._split_rope(ca, ca.q_proj(t))
+            values = torch.cat([mem.flatten(1, 2), ptr], dim=1)  # [B, S*HW + 4P, 64]
+            if ca.num_heads * values.shape[-1] < ca.internal_dim:
+                x = x + self._attend_values_late(ca, q, k, values, bias)
+            else:
+                x = x + self._attend(ca, q, k, ca.v_proj(values), bias)
             t = layer.norm3(x)
             x = x + layer.linear2(layer.activation(layer.linear1(t)))
         x = ma.norm(x)
