@@ -15,7 +15,6 @@ the GPU, driver, CUDA, NVRTC and library versions. Needs a CUDA GPU: without one
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from benchmarks.environment import describe
 from benchmarks.results_file import RESULTS, write_result
 from runtime import ops
 from runtime.gpu import DeviceArray, Stream, kernels, unavailable_reason
@@ -213,10 +213,10 @@ def build_cases(stream: Stream, torch, F) -> list[Case]:
     return cases
 
 
-def environment(torch) -> dict:
+def cuda_fields(torch) -> dict:
+    """What benchmarks.environment.describe cannot know without CUDA: the device, CUDA and NVRTC versions."""
     import cuda.bindings
     import cv2
-    import PIL
 
     from runtime.gpu import compiler, device
 
@@ -229,13 +229,11 @@ def environment(torch) -> dict:
         return f"{v // 1000}.{v % 1000 // 10}"
 
     return {
-        "gpu": name.rstrip("\0"), "compute_capability": "%d.%d" % device.compute_capability(dev_id),
+        "gpu_name": name.rstrip("\0"), "compute_capability": "%d.%d" % device.compute_capability(dev_id),
         "driver_cuda_version": version(check(rt.cudaDriverGetVersion(), "cudaDriverGetVersion")),
         "cuda_runtime_version": version(check(rt.cudaRuntimeGetVersion(), "cudaRuntimeGetVersion")),
-        "nvrtc": "%d.%d" % compiler.nvrtc_version(), "cuda_bindings": cuda.bindings.__version__,
-        "python": platform.python_version(), "numpy": np.__version__, "pillow": PIL.__version__,
-        "opencv": cv2.__version__, "torch": None if torch is None else torch.__version__,
-        "torch_cuda": None if torch is None else torch.version.cuda, "cpu": platform.processor() or platform.machine(),
+        "nvrtc": "%d.%d" % compiler.nvrtc_version(), "cuda_bindings_module": cuda.bindings.__version__,
+        "opencv": cv2.__version__, "torch_cuda": None if torch is None else torch.version.cuda,
     }
 
 
@@ -268,11 +266,12 @@ def main(argv=None) -> int:
                      "max_abs_diff_vs_twin": diff})
         print_row(rows[-1], header=len(rows) == 1)
 
-    env = environment(torch)
-    result = {"benchmark": "kernels", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": env,
+    env = describe(**cuda_fields(torch))
+    result = {"benchmark": "kernels", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": env["gpu_name"],
+              "environment": env,
               "warmup": args.warmup, "reps": args.reps, "cpu_reps": args.cpu_reps, "results": rows}
-    path = write_result(args.out, "kernels", env["gpu"], result)
-    print(f"\n{env['gpu']} (sm {env['compute_capability']}), driver CUDA {env['driver_cuda_version']}, "
+    path = write_result(args.out, "kernels", env["gpu_name"], result)
+    print(f"\n{env['gpu_name']} (sm {env['compute_capability']}), driver CUDA {env['driver_cuda_version']}, "
           f"NVRTC {env['nvrtc']}, torch {env['torch']}: wrote {path}")
     return 0
 

@@ -122,15 +122,16 @@ def main(argv=None) -> int:
     if args.markdown is not None:
         print(markdown(json.loads(args.markdown.read_text())))
         return 0
-    from benchmarks.video_memory import cached_model, environment
+    from benchmarks.environment import describe
+    from benchmarks.models import random_model
     from runtime.metadata import load_metadata
 
-    model_dir = args.model if args.model is not None else cached_model(args.image_size)
+    model_dir = args.model if args.model is not None else random_model("sam2.1_hiera_t", args.image_size).model_dir
     meta = load_metadata(model_dir)
     start = time.time()
     rows = measure(model_dir, args.precisions, args.seed)
     print(table(rows))
-    env = environment("onnxruntime-cpu")
+    env = describe(backend="onnxruntime-cpu")
     result = {"benchmark": "precision", "model": meta.model_name, "image_size": meta.image_size,
               "checkpoint": meta.raw.get("checkpoint"),
               "seed": args.seed, "seconds": time.time() - start, "environment": env, "rows": rows}

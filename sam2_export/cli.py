@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     segment_cli.add_parser(sub)
     track_cli.add_parser(sub)
     demo.add_parser(sub)
+    from benchmarks import cli as bench_cli
+
+    bench_cli.add_parser(sub)
     return parser
 
 

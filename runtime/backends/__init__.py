@@ -40,6 +40,14 @@ def parse_device(device: str):
     raise ValueError(f"device {device!r} is not supported; use 'cuda', 'cuda:N' or 'cpu'")
 
 
+def unavailable_reasons(device: str = "cuda") -> dict:
+    """{backend name: why it cannot run on `device`, or None if it can}, for every backend of that device kind
+    (auto's order): what a benchmark or a diagnostic measures, without opening anything."""
+    kind, device_id = parse_device(device)
+    registry = _registry()
+    return {name: registry[name].unavailable_reason(device_id) for name in _AUTO_ORDER[kind]}
+
+
 def _options(name: str, precision):
     """Constructor options of one backend: `precision` is TensorRT's (which engines to run)."""
     return {"precision": precision} if name == "tensorrt" else {}
@@ -77,4 +85,5 @@ def select_backend(backend: str = "auto", device: str = "cuda", stream=None, pre
     raise BackendUnavailable("no backend can run here: " + "; ".join(skipped))
 
 
-__all__ = ["Backend", "BackendUnavailable", "GraphSession", "BACKEND_NAMES", "select_backend"]
+__all__ = ["Backend", "BackendUnavailable", "GraphSession", "BACKEND_NAMES", "select_backend",
+           "unavailable_reasons"]

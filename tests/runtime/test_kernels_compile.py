@@ -176,7 +176,7 @@ def test_every_package_is_listed_in_pyproject():
     """pyproject lists packages by hand (the kernel data package needs it): a new package must be added."""
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    skip = {"tests", "benchmarks", "build", "dist", "models"}  # not shipped
+    skip = {"tests", "build", "dist", "models"}  # not shipped
     found = set()
     for init in REPO.rglob("__init__.py"):
         rel = init.parent.relative_to(REPO)

@@ -119,3 +119,28 @@ def test_mirrored_bank_uploads_only_changed_slots_and_tracks_like_the_host_bank(
         np.testing.assert_array_equal(a, b)
     per_frame = np.diff(uploads)
     assert len(per_frame) >= 3 and (per_frame[1:] == 2).all(), uploads  # two objects: one new memory each
+
+
+def test_inputs_are_trimmed_to_the_slots_and_pointers_in_use():
+    """Before the window fills, most of the reserved capacity is padding; the predictor passes only up to the
+    last valid slot and pointer (exact, and less work), at least one slot, and possibly no pointer."""
+    rng = np.random.default_rng(1)
+    bank = MemoryBank(MEM, FEAT, HIDDEN)
+    bank.reserve(2, 7, 16)
+
+    def mem(serial):
+        return serial, 6, lambda dst: np.copyto(dst, bf16_exact(rng, (MEM, FEAT, FEAT)))
+
+    assert bank.used_extent([0, 1]) == (1, 0)  # nothing valid yet: one (masked) slot, no pointer
+    bank.fill_row(0, [mem(1), mem(2)], [(np.ones(HIDDEN, np.float32), 0.1)])
+    bank.fill_row(1, [mem(3), mem(4), mem(5)], [])
+    assert bank.used_extent([0]) == (2, 1) and bank.used_extent([1]) == (3, 0)
+    assert bank.used_extent([0, 1]) == (3, 1)  # the widest row sets the extent of a batched call
+    trimmed = bank.inputs([0, 1], *bank.used_extent([0, 1]))
+    assert trimmed["memory"].shape == (2, 3, MEM, FEAT, FEAT) and trimmed["object_pointers"].shape == (2, 1, HIDDEN)
+    assert trimmed["memory_valid"].tolist() == [[1, 1, 0], [1, 1, 1]]
+    # a slot freed in the middle stays in the extent (slots keep their place), one freed at the end does not
+    bank.fill_row(1, [mem(3), mem(5)], [])
+    assert bank.used_extent([1]) == (3, 0)
+    bank.fill_row(1, [mem(3)], [])
+    assert bank.used_extent([1]) == (1, 0)

@@ -1,0 +1,152 @@
+"""The README's result tables, generated from the JSON files under benchmarks/results/ and nothing else.
+
+    python -m benchmarks.report            print every table
+    python -m benchmarks.report --write    rewrite the tables in README.md (between <!-- results:NAME --> markers)
+    python -m benchmarks.report --check    exit 1 if README.md's tables differ from the results files
+
+Every row says where it was measured (the machine and date of its file); the library versions of each file are
+listed under its table. A results file that a benchmark script did not write has no place here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from benchmarks.results_file import RESULTS
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SECTIONS = ("video", "image", "video_memory", "precision")
+
+
+def load(results: Path = RESULTS) -> dict:
+    """{benchmark: [result, ...]} of every results file, oldest file first."""
+    out = {}
+    for path in sorted(results.glob("*.json")):
+        data = json.loads(path.read_text())
+        data["_file"] = path.name
+        out.setdefault(data["benchmark"], []).append(data)
+    return out
+
+
+def _where(result: dict) -> str:
+    return f"{result.get('machine') or result['environment'].get('cpu')}, {result['date'][:10]}"
+
+
+def _versions(result: dict) -> str:
+    env = result["environment"]
+    names = [("onnxruntime", "ONNX Runtime"), ("onnxruntime-gpu", "ONNX Runtime GPU"), ("tensorrt", "TensorRT"),
+             ("torch", "torch"), ("sam2", "official sam2")]
+    libs = ", ".join(f"{label} {env[key]}" for key, label in names if env.get(key))
+    return f"`{result['_file']}`: {_where(result)}; Python {env['python']}, {libs}."
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def video_table(results: list) -> str:
+    lines = ["| model | input px | objects | side | FPS | x official | time x one object | measured on |",
+             "|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        for r in res["rows"]:
+            if "error" in r:
+                continue
+            speed = f"{r['speedup']:.2f} (vs {r['speedup_vs'].removeprefix('official ')})" if "speedup" in r else "-"
+            lines.append(f"| {r['model']} | {r['image_size']} | {r['objects']} | {r['label']} | {r['fps']:.3f} | "
+                         f"{speed} | {_fmt(r.get('time_vs_one_object'), '.2f')} | {_where(res)} |")
+    notes = [f"- {_versions(res)} {res['settings']['frames']} frames of {res['settings']['frame_size']}, "
+             f"median of {res['settings']['reps']} passes after a {res['settings']['warmup_frames']}-frame warm-up."
+             for res in results]
+    return "\n".join(lines + [""] + notes)
+
+
+def image_table(results: list) -> str:
+    lines = ["| model | input px | side | set_image ms | predict ms | automatic masks s | x official "
+             "(set_image / predict / automatic) | measured on |", "|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        for r in res["rows"]:
+            if "error" in r:
+                continue
+            sp = r.get("speedup")
+            ratio = "-" if not sp else " / ".join(f"{sp[k]:.2f}" for k in ("encoder", "predict", "amg"))
+            lines.append(f"| {r['model']} | {r['image_size']} | {r['label']} | {r['encoder']['median_ms']:.1f} | "
+                         f"{r['predict']['median_ms']:.2f} | {r['amg']['median_ms'] / 1000:.2f} | {ratio} | "
+                         f"{_where(res)} |")
+    notes = [f"- {_versions(res)} A {res['settings']['image_size_px']} image; automatic masks with "
+             f"points_per_side={res['settings']['points_per_side']}." for res in results]
+    return "\n".join(lines + [""] + notes)
+
+
+def memory_table(results: list) -> str:
+    lines = ["| side | frames | peak RSS MB | peak GPU MB | measured on |", "|---|---|---|---|---|"]
+    notes = []
+    for res in results:
+        for r in res["runs"]:
+            if "error" in r:
+                continue
+            lines.append(f"| {r['side']} ({r['backend']}) | {r['frames']} | {r['peak_rss_mb']:.0f} | "
+                         f"{_fmt(r.get('peak_gpu_mb'), '.0f')} | {_where(res)} |")
+        ratios = "; ".join(f"{side} {ratio:.3f}" for side, ratio in res["peak_ratio"].items())
+        m = res["model"]
+        notes.append(f"- {_versions(res)} {m['name']} at {m['image_size']} px, {res['objects']} object(s), "
+                     f"{res['frame_size']} frames. Peak RSS, longest / shortest video: {ratios} "
+                     f"(target: {res['target']}: {'met' if res['target_met'] else 'missed'}).")
+    return "\n".join(lines + [""] + notes)
+
+
+def precision_table(results: list) -> str:
+    from benchmarks.precision import markdown
+
+    return "\n\n".join(markdown(res) for res in results)
+
+
+RENDER = {"video": video_table, "image": image_table, "video_memory": memory_table, "precision": precision_table}
+
+
+def tables(results: Path = RESULTS) -> dict:
+    found = load(results)
+    return {name: RENDER[name](found[name]) for name in SECTIONS if name in found}
+
+
+def rewrite(readme: str, generated: dict) -> str:
+    """README text with each <!-- results:NAME --> ... <!-- /results:NAME --> block replaced by its table."""
+    for name, table in generated.items():
+        pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)", re.S)
+        if not pattern.search(readme):
+            raise SystemExit(f"README.md has no <!-- results:{name} --> ... <!-- /results:{name} --> block for the "
+                             f"{name} results; add one where the table belongs")
+        readme = pattern.sub(lambda m: m[1] + table + "\n" + m[2], readme)
+    return readme
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
+    group = ap.add_mutually_exclusive_group()
+    group.add_argument("--write", action="store_true", help="rewrite the tables in README.md")
+    group.add_argument("--check", action="store_true", help="exit 1 if README.md's tables are not the generated ones")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="the results directory")
+    args = ap.parse_args(argv)
+    generated = tables(args.results)
+    if not args.write and not args.check:
+        for name, table in generated.items():
+            print(f"## {name}\n\n{table}\n")
+        return 0
+    current = README.read_text()
+    updated = rewrite(current, generated)
+    if args.check:
+        if updated != current:
+            print("README.md's result tables differ from benchmarks/results/*.json: run python -m benchmarks.report "
+                  "--write", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(updated)
+    print(f"rewrote {', '.join(generated)} in {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Video tracking FPS, end to end, ours against the official SAM2VideoPredictor in the same run.
+
+    python -m benchmarks.video [--models sam2.1_hiera_t ...] [--image-sizes 1024 512] [--objects 1 3 10]
+                               [--frames N] [--frame-size 854x480] [--backends ...] [--precision fp16]
+                               [--official-modes ...] [--warmup-frames N] [--reps N] [--device cuda|cpu]
+                               [--checkpoint PT --model-dir DIR] [--out DIR]
+
+One pass is what an application does: `init_state` on a folder of JPEG frames (decode and resize), one click per
+object on frame 0, `propagate_in_video` over every frame, and each frame's masks at video resolution on the host
+as booleans (`logits > 0`). FPS = frames / the pass's wall time. Each measurement runs in a fresh child process:
+it loads the predictor, runs one untimed warm-up pass over --warmup-frames frames (ONNX Runtime's first-run
+planning, CUDA graph capture, torch.compile for vos_optimized), then --reps timed passes; the median is reported.
+
+Measured side by side: the official predictor (on a GPU under bf16 autocast, eager and vos_optimized, as its
+README; on a CPU in fp32) and each of our backends that can run here. Both load the same weights
+(benchmarks/models.py: seeded random weights by default). Targets: the official numbers of the same run are the
+baseline (README: CPU >= 1.5x official at tiny 1024 with one object; GPU >= 2x official vos_optimized, and
+10 objects at most 3x the time of one). Results: a table on stdout and benchmarks/results/video-<machine>-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.environment import describe, machine_label
+from benchmarks.models import REPO, BenchModel, bench_models
+from benchmarks.results_file import RESULTS, write_result
+from benchmarks.scene import MovingScene, cached_clip, clicks, frame_size
+
+DISCS = 10  # the clip always has 10 discs; a case with k objects clicks the first k
+GPU_DEFAULTS = {"models": ["sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l"],
+                "image_sizes": [1024, 512], "objects": [1, 3, 10], "frames": 60, "warmup_frames": 8, "reps": 3}
+# A 2-core CPU takes seconds per frame at 1024 px: the target case (tiny, one object) and 512 px by default
+CPU_DEFAULTS = {"models": ["sam2.1_hiera_t"], "image_sizes": [1024, 512], "objects": [1], "frames": 16,
+                "warmup_frames": 2, "reps": 2}
+CPU_TARGET, GPU_TARGET, OBJECT_SCALING_TARGET = 1.5, 2.0, 3.0
+
+
+# -- one pass -------------------------------------------------------------------------------------------------
+def one_pass(predictor, clip: Path, prompts: list, frames: int | None, host_masks) -> dict:
+    """init_state -> clicks -> propagate (up to `frames` frames) -> masks on the host; returns its timings."""
+    t0 = time.perf_counter()
+    state = predictor.init_state(str(clip))
+    for obj_id, points, labels in prompts:
+        predictor.add_new_points_or_box(state, frame_idx=0, obj_id=obj_id, points=points, labels=labels)
+    t_prompted = time.perf_counter()
+    n = 0
+    limit = None if frames is None else frames - 1
+    for _, _, logits in predictor.propagate_in_video(state, max_frame_num_to_track=limit):
+        host_masks(logits)
+        n += 1
+    seconds = time.perf_counter() - t0
+    close = getattr(state, "close", None)
+    if close is not None:
+        close()
+    return {"frames": n, "seconds": seconds, "init_and_prompt_s": t_prompted - t0, "fps": n / seconds}
+
+
+def measure(predictor, clip: Path, prompts: list, warmup_frames: int, reps: int, host_masks, context) -> dict:
+    with context():
+        warm = one_pass(predictor, clip, prompts, warmup_frames, host_masks) if warmup_frames else None
+        passes = [one_pass(predictor, clip, prompts, None, host_masks) for _ in range(reps)]
+    return {"warmup_s": None if warm is None else warm["seconds"], "passes": passes,
+            "fps": statistics.median(p["fps"] for p in passes)}
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+# -- the two sides, each in its own child process ---------------------------------------------------------------
+def run_official(job: dict) -> dict:
+    from benchmarks import official
+
+    device = job["device"]
+    t0 = time.perf_counter()
+    predictor = official.video_predictor(job["config"], job["checkpoint"], job["image_size"], device, job["mode"])
+    load_s = time.perf_counter() - t0
+
+    def host_masks(logits):
+        return (logits > 0).cpu().numpy()
+
+    out = measure(predictor, Path(job["clip"]), _prompts(job), job["warmup_frames"], job["reps"], host_masks,
+                  lambda: official.running(device))
+    import torch
+
+    out.update(load_s=load_s, peak_rss_mb=peak_rss_mb(), peak_gpu_mb=official.peak_gpu_mb(device),
+               torch_threads=torch.get_num_threads())
+    return out
+
+
+def run_ours(job: dict) -> dict:
+    from runtime import SAM2VideoPredictor
+
+    t0 = time.perf_counter()
+    predictor = SAM2VideoPredictor.load(job["model_dir"], backend=job["backend"], device=job["device"],
+                                        precision=job["precision"])
+    load_s = time.perf_counter() - t0
+
+    def host_masks(logits):
+        return np.asarray(logits) > 0
+
+    import contextlib
+
+    out = measure(predictor, Path(job["clip"]), _prompts(job), job["warmup_frames"], job["reps"], host_masks,
+                  contextlib.nullcontext)
+    out.update(load_s=load_s, peak_rss_mb=peak_rss_mb(), peak_gpu_mb=None, backend=predictor.backend_name)
+    return out
+
+
+def _prompts(job: dict) -> list:
+    h, w = job["frame_hw"]
+    return clicks(MovingScene(h, w, DISCS), job["objects"])
+
+
+def run_child(job: dict) -> dict:
+    return run_official(job) if job["side"] == "official" else run_ours(job)
+
+
+def in_child(job: dict) -> dict:
+    """Run one measurement in a fresh interpreter; its progress goes to stderr, its result is the last line."""
+    cmd = [sys.executable, "-m", "benchmarks.video", "--child", json.dumps(job)]
+    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        return {"error": f"exited with status {proc.returncode} (its stderr is above)"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- what to measure -------------------------------------------------------------------------------------------
+def available_backends(device: str, wanted: list | None) -> list:
+    """Our backends to measure: `wanted`, or every one that can run on `device` (on a GPU, ONNX Runtime on the
+    CPU is left out when a GPU backend runs: minutes per pass, and not what a GPU user runs)."""
+    from runtime.backends import unavailable_reasons
+
+    if wanted:
+        return wanted
+    found = []
+    for name, reason in unavailable_reasons(device).items():
+        if reason is None:
+            found.append(name)
+        else:
+            print(f"skipping backend {name}: {reason}", file=sys.stderr)
+    if device.startswith("cuda") and len(found) > 1 and "onnxruntime-cpu" in found:
+        found.remove("onnxruntime-cpu")
+    return found
+
+
+def sides(device: str, backends: list, precision: str, modes: list) -> list:
+    """[(side, label, settings)] for one case."""
+    out = [("official", f"official {mode}", {"mode": mode}) for mode in modes]
+    for b in backends:
+        label = f"ours {b}" + (f" {precision}" if b == "tensorrt" else "")
+        dev = "cpu" if b == "onnxruntime-cpu" else device
+        out.append(("ours", label, {"backend": b, "precision": precision if b == "tensorrt" else None,
+                                    "device": dev}))
+    return out
+
+
+def summarize(rows: list) -> list:
+    """Speed-ups against the official baseline of the same case, and the object scaling of each side."""
+    notes = []
+    by_case = {}
+    for r in rows:
+        by_case.setdefault((r["model"], r["image_size"], r["objects"]), []).append(r)
+    for (model, size, objects), case in by_case.items():
+        official = {r["label"]: r["fps"] for r in case if r["side"] == "official" and r.get("fps")}
+        if not official:
+            continue
+        base_label = "official vos-bf16" if "official vos-bf16" in official else max(official, key=official.get)
+        for r in case:
+            if r["side"] == "ours" and r.get("fps"):
+                r["speedup_vs"] = base_label
+                r["speedup"] = r["fps"] / official[base_label]
+    for r in rows:
+        one = next((o for o in rows if o["label"] == r["label"] and o["model"] == r["model"]
+                    and o["image_size"] == r["image_size"] and o["objects"] == 1 and o.get("fps")), None)
+        if one is not None and r.get("fps") and r["objects"] > 1:
+            r["time_vs_one_object"] = one["fps"] / r["fps"]
+    for r in rows:
+        if r["side"] != "ours" or "speedup" not in r:
+            continue
+        target = CPU_TARGET if r["device"] == "cpu" else GPU_TARGET
+        notes.append(f"{r['model']} {r['image_size']}px {r['objects']} obj, {r['label']}: {r['speedup']:.2f}x "
+                     f"{r['speedup_vs']} ({'meets' if r['speedup'] >= target else 'MISSES'} the {target}x target)")
+        if "time_vs_one_object" in r and r["objects"] == 10:
+            ok = r["time_vs_one_object"] <= OBJECT_SCALING_TARGET
+            notes.append(f"  10 objects cost {r['time_vs_one_object']:.2f}x one object "
+                         f"({'meets' if ok else 'MISSES'} the <= {OBJECT_SCALING_TARGET}x target)")
+    return notes
+
+
+def print_row(r: dict, header: bool) -> None:
+    if header:
+        print(f"{'model':16} {'px':>5} {'obj':>3} {'side':28} {'FPS':>8} {'x official':>10} {'x 1 obj':>8} "
+              f"{'load s':>7} {'peak RSS MB':>11}")
+    if "error" in r:
+        print(f"{r['model']:16} {r['image_size']:5d} {r['objects']:3d} {r['label']:28} failed: {r['error']}")
+        return
+    speed = f"{r['speedup']:.2f}" if "speedup" in r else "-"
+    scale = f"{r['time_vs_one_object']:.2f}" if "time_vs_one_object" in r else "-"
+    print(f"{r['model']:16} {r['image_size']:5d} {r['objects']:3d} {r['label']:28} {r['fps']:8.3f} {speed:>10} "
+          f"{scale:>8} {r['load_s']:7.1f} {r['peak_rss_mb']:11.0f}", flush=True)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.video", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda when there is a GPU)")
+    ap.add_argument("--models", nargs="+", help="official model names (default: all four on a GPU, tiny on a CPU)")
+    ap.add_argument("--image-sizes", type=int, nargs="+", help="export sizes (default 1024 512)")
+    ap.add_argument("--objects", type=int, nargs="+", help="objects tracked (default 1 3 10 on a GPU, 1 on a CPU)")
+    ap.add_argument("--frames", type=int, help="frames per pass (default 60 on a GPU, 16 on a CPU)")
+    ap.add_argument("--frame-size", type=frame_size, default=(480, 854), help="WIDTHxHEIGHT of the video")
+    ap.add_argument("--backends", nargs="+", help="our backends (default: every one available here)")
+    ap.add_argument("--precision", default="fp16", help="TensorRT engine precision (default fp16)")
+    ap.add_argument("--official-modes", nargs="*", help="official modes: eager-bf16 vos-bf16 on a GPU, fp32 on "
+                                                        "a CPU (default: all of the device's; none: skip it)")
+    ap.add_argument("--warmup-frames", type=int, help="frames of the untimed warm-up pass")
+    ap.add_argument("--reps", type=int, help="timed passes (the median is reported)")
+    ap.add_argument("--checkpoint", type=Path, help="an official checkpoint (with --model-dir: its export)")
+    ap.add_argument("--model-dir", type=Path, help="our export of --checkpoint")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # internal: one measurement, described as JSON
+    args = ap.parse_args(argv)
+    if args.child:
+        return args
+    if args.device is None:
+        args.device = "cuda" if describe_gpu() else "cpu"
+    defaults = GPU_DEFAULTS if args.device.startswith("cuda") else CPU_DEFAULTS
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.official_modes is None:
+        from benchmarks.official import MODES
+
+        args.official_modes = list(MODES["cuda" if args.device.startswith("cuda") else "cpu"])
+    if min(args.objects) < 1 or max(args.objects) > DISCS:
+        ap.error(f"--objects must be between 1 and {DISCS} (the clip has {DISCS} discs to click)")
+    if args.frames < 2 or args.reps < 1 or args.warmup_frames < 0:
+        ap.error("--frames must be >= 2, --reps >= 1 and --warmup-frames >= 0")
+    return args
+
+
+def describe_gpu() -> bool:
+    from benchmarks.environment import gpu_description
+
+    return gpu_description() is not None
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(run_child(json.loads(args.child))))
+        return 0
+    models: list[BenchModel] = bench_models(args.models, args.image_sizes, args.checkpoint, args.model_dir)
+    backends = available_backends(args.device, args.backends)
+    h, w = args.frame_size
+    clip = cached_clip(args.frames, h, w, DISCS)
+    rows = []
+    for model in models:
+        for objects in args.objects:
+            for side, label, settings in sides(args.device, backends, args.precision, args.official_modes):
+                job = {"side": side, "config": model.config, "checkpoint": str(model.checkpoint),
+                       "model_dir": str(model.model_dir), "image_size": model.image_size, "clip": str(clip),
+                       "frame_hw": [h, w], "objects": objects, "warmup_frames": args.warmup_frames,
+                       "reps": args.reps, "device": args.device, **settings}
+                print(f"measuring {model.name} {model.image_size}px, {objects} object(s): {label}", file=sys.stderr,
+                      flush=True)
+                result = in_child(job)
+                rows.append({"model": model.name, "image_size": model.image_size, "objects": objects,
+                             "side": side, "label": label, "device": job["device"],
+                             **{k: v for k, v in settings.items() if k != "device"}, **result})
+                summarize(rows)
+                print_row(rows[-1], header=len(rows) == 1)
+    notes = summarize(rows)
+    env = describe()
+    result = {"benchmark": "video", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_label(env),
+              "environment": env, "models": [m.describe() for m in models],
+              "settings": {"frames": args.frames, "frame_size": f"{w}x{h}", "warmup_frames": args.warmup_frames,
+                           "reps": args.reps, "device": args.device, "clip": str(clip)},
+              "rows": rows, "summary": notes}
+    path = write_result(args.out, "video", machine_label(env), result)
+    print("\n" + "\n".join(notes))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

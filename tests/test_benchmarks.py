@@ -1,0 +1,112 @@
+"""The benchmark scripts run end to end on the CPU, measure both sides, and the README's tables are theirs.
+
+Small on purpose (512 px, a few frames, one repetition): these check that each script measures the official
+predictor and ours on the same weights and writes a complete results file, not how fast anything is (speed
+targets live in the scripts' output, not in tests).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def run_bench(module: str, *args, cache):
+    env = {**os.environ, "SAM2_TRT_CACHE": str(cache)}  # the clip cache: keep the user's cache untouched
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *map(str, args)], capture_output=True,
+                          text=True, timeout=1200, cwd=REPO, env=env)
+
+
+def only_result(out_dir, benchmark: str) -> dict:
+    (path,) = out_dir.glob(f"{benchmark}-*.json")
+    return json.loads(path.read_text())
+
+
+def test_video_benchmark_measures_official_and_ours(tiny512_dir, tiny_checkpoint, tmp_path):
+    proc = run_bench("video", "--checkpoint", tiny_checkpoint, "--model-dir", tiny512_dir, "--device", "cpu",
+                     "--frames", 3, "--reps", 1, "--warmup-frames", 1, "--frame-size", "320x240",
+                     "--out", tmp_path / "out", cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = only_result(tmp_path / "out", "video")
+    rows = {r["label"]: r for r in result["rows"]}
+    assert set(rows) == {"official fp32", "ours onnxruntime-cpu"}
+    for r in rows.values():
+        assert r["image_size"] == 512 and r["objects"] == 1
+        assert [p["frames"] for p in r["passes"]] == [3]  # every frame was tracked and its masks fetched
+        assert r["fps"] == pytest.approx(3 / r["passes"][0]["seconds"])
+    ours, theirs = rows["ours onnxruntime-cpu"], rows["official fp32"]
+    assert ours["speedup"] == pytest.approx(ours["fps"] / theirs["fps"]) and ours["speedup_vs"] == "official fp32"
+    assert result["environment"]["cpu"] and result["environment"]["onnxruntime"]
+    assert result["models"][0]["weights"] == tiny_checkpoint.name
+    assert any("x official fp32" in line for line in result["summary"])
+
+
+def test_image_benchmark_measures_official_and_ours(tiny512_dir, tiny_checkpoint, tmp_path):
+    proc = run_bench("image", "--checkpoint", tiny_checkpoint, "--model-dir", tiny512_dir, "--device", "cpu",
+                     "--points-per-side", 2, "--image-px", "320x240", "--out", tmp_path / "out",
+                     cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["label"]: r for r in only_result(tmp_path / "out", "image")["rows"]}
+    assert set(rows) == {"official fp32", "ours onnxruntime-cpu"}
+    for r in rows.values():
+        for what in ("encoder", "predict", "amg"):
+            assert r[what]["median_ms"] > 0 and r[what]["reps"] >= 1
+    ours, theirs = rows["ours onnxruntime-cpu"], rows["official fp32"]
+    assert ours["speedup"]["encoder"] == pytest.approx(theirs["encoder"]["median_ms"] / ours["encoder"]["median_ms"])
+    assert ours["backend"] == "onnxruntime-cpu"
+
+
+def test_memory_benchmark_measures_both_sides_at_each_length(tiny512_dir, tiny_checkpoint, tmp_path):
+    proc = run_bench("video_memory", "--checkpoint", tiny_checkpoint, "--model-dir", tiny512_dir, "--device", "cpu",
+                     "--backend", "onnxruntime-cpu", "--frames", 2, 4, "--frame-size", "320x240",
+                     "--out", tmp_path / "out", cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = only_result(tmp_path / "out", "video_memory")
+    runs = [(r["side"], r["frames"]) for r in result["runs"]]
+    assert runs == [("official", 2), ("official", 4), ("ours", 2), ("ours", 4)]
+    for r in result["runs"]:
+        assert r["peak_rss_mb"] > 100 and r["vm_hwm_mb"] > 100  # the model is in there
+    ours = [r for r in result["runs"] if r["side"] == "ours"]
+    assert result["peak_ratio"]["ours"] == pytest.approx(ours[1]["peak_rss_mb"] / ours[0]["peak_rss_mb"])
+    assert result["target_met"] == (result["peak_ratio"]["ours"] <= 1.10)
+
+
+def test_a_model_dir_from_other_weights_is_refused(tiny512_dir, checkpoint_factory, tmp_path):
+    other = checkpoint_factory("sam2.1_hiera_t", seed=1)
+    proc = run_bench("video", "--checkpoint", other, "--model-dir", tiny512_dir, "--device", "cpu",
+                     "--out", tmp_path / "out", cache=tmp_path / "cache")
+    assert proc.returncode != 0
+    assert "was exported from checkpoint sha256" in proc.stderr and str(other) in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_readme_tables_are_generated_from_the_results_files():
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.report", "--check"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_report_rewrites_only_its_blocks_and_names_a_missing_one():
+    from benchmarks.report import rewrite
+
+    readme = "intro\n<!-- results:video -->\nold table\n<!-- /results:video -->\noutro\n"
+    assert rewrite(readme, {"video": "| new |"}) == ("intro\n<!-- results:video -->\n| new |\n"
+                                                     "<!-- /results:video -->\noutro\n")
+    with pytest.raises(SystemExit, match="results:image"):
+        rewrite(readme, {"image": "| x |"})
+
+
+def test_bench_command_lists_and_runs_the_scripts():
+    from tests.conftest import run_cli
+
+    listing = run_cli("bench", "--help", timeout=120)
+    assert listing.returncode == 0
+    for name in ("video", "image", "memory", "precision", "kernels", "report"):
+        assert name in listing.stdout
+    report = run_cli("bench", "report", timeout=120)
+    assert report.returncode == 0, report.stderr
+    assert "| model | input px | objects |" in report.stdout
