@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.environment import describe, gpu_description, machine_label
-from benchmarks.models import REPO, bench_models
+from benchmarks.child import run_in_child
+from benchmarks.models import bench_models
 from benchmarks.results_file import RESULTS, write_result
 from benchmarks.scene import MovingScene, frame_size
 
@@ -106,14 +106,6 @@ def run_child(job: dict) -> dict:
     return out
 
 
-def in_child(job: dict) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.image", "--child", json.dumps(job)]
-    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        return {"error": f"exited with status {proc.returncode} (its stderr is above)"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def print_row(r: dict, header: bool) -> None:
     if header:
         print(f"{'model':16} {'px':>5} {'side':28} {'encoder ms':>10} {'predict ms':>10} {'amg s':>8} {'masks':>5} "
@@ -168,7 +160,8 @@ def main(argv=None) -> int:
                    "points_per_side": pps, **settings}
             print(f"measuring {model.name} {model.image_size}px: {label}", file=sys.stderr, flush=True)
             row = {"model": model.name, "image_size": model.image_size, "side": side, "label": label,
-                   "device": job["device"], **{k: v for k, v in settings.items() if k != "device"}, **in_child(job)}
+                   "device": job["device"], **{k: v for k, v in settings.items() if k != "device"},
+                   **run_in_child("benchmarks.image", job)}
             if side == "official" and "error" not in row:
                 official_row = row
             elif official_row is not None and "error" not in row:

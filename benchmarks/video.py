@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.environment import describe, machine_label
-from benchmarks.models import REPO, BenchModel, bench_models
+from benchmarks.child import run_in_child
+from benchmarks.models import BenchModel, bench_models
 from benchmarks.results_file import RESULTS, write_result
 from benchmarks.scene import MovingScene, cached_clip, clicks, frame_size
 
@@ -126,15 +126,6 @@ def _prompts(job: dict) -> list:
 
 def run_child(job: dict) -> dict:
     return run_official(job) if job["side"] == "official" else run_ours(job)
-
-
-def in_child(job: dict) -> dict:
-    """Run one measurement in a fresh interpreter; its progress goes to stderr, its result is the last line."""
-    cmd = [sys.executable, "-m", "benchmarks.video", "--child", json.dumps(job)]
-    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        return {"error": f"exited with status {proc.returncode} (its stderr is above)"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # -- what to measure -------------------------------------------------------------------------------------------
@@ -276,7 +267,7 @@ def main(argv=None) -> int:
                        "reps": args.reps, "device": args.device, **settings}
                 print(f"measuring {model.name} {model.image_size}px, {objects} object(s): {label}", file=sys.stderr,
                       flush=True)
-                result = in_child(job)
+                result = run_in_child("benchmarks.video", job)
                 rows.append({"model": model.name, "image_size": model.image_size, "objects": objects,
                              "side": side, "label": label, "device": job["device"],
                              **{k: v for k, v in settings.items() if k != "device"}, **result})

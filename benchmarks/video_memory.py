@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.environment import describe, gpu_description, machine_label
-from benchmarks.models import REPO, bench_models
+from benchmarks.child import run_in_child
+from benchmarks.models import bench_models
 from benchmarks.results_file import RESULTS, write_result
 from benchmarks.scene import MovingScene, cached_clip, clicks, frame_size
 
@@ -141,15 +141,6 @@ def run_official(job: dict) -> dict:
     return out
 
 
-def measure(job: dict) -> dict:
-    """Run one (side, length) in a child process and return its measurements."""
-    cmd = [sys.executable, "-m", "benchmarks.video_memory", "--child", json.dumps(job)]
-    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)  # stderr: the child's progress
-    if proc.returncode != 0:
-        return {"frames": job["frames"], "error": f"exited with status {proc.returncode} (its stderr is above)"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.video_memory", description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, nargs="+", default=[100, 1000], help="video lengths, one child each")
@@ -186,7 +177,7 @@ def main(argv=None) -> int:
                    "video_length": args.video_length}
             if side == "official":
                 job["clip"] = str(cached_clip(n, h, w, args.objects))
-            runs.append({"side": side, **measure(job)})
+            runs.append({"side": side, "frames": n, **run_in_child("benchmarks.video_memory", job)})
             print_row(runs[-1], header=len(runs) == 1)
             hwm = runs[-1].get("vm_hwm_mb")
             if hwm is not None and abs(runs[-1]["peak_rss_mb"] - hwm) > 0.05 * hwm:
