@@ -91,7 +91,8 @@ def memory_table(results: list) -> str:
         for r in res["runs"]:
             if "error" in r:
                 continue
-            lines.append(f"| {r['side']} ({r['backend']}) | {r['frames']} | {r['peak_rss_mb']:.0f} | "
+            side = r["backend"] if r["side"] == "official" else f"ours ({r['backend']})"  # "official (fp32)"
+            lines.append(f"| {side} | {r['frames']} | {r['peak_rss_mb']:.0f} | "
                          f"{_fmt(r.get('peak_gpu_mb'), '.0f')} | {_where(res)} |")
         ratios = "; ".join(f"{side} {ratio:.3f}" for side, ratio in res["peak_ratio"].items())
         m = res["model"]
