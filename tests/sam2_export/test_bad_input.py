@@ -121,9 +121,12 @@ def test_validation_failure_writes_nothing(tmp_path, tiny_checkpoint, monkeypatc
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_export_leaves_nothing(tmp_path, tiny_checkpoint, sig):
     out = tmp_path / "out"
+    # A job started with `&` by a non-interactive shell inherits SIGINT ignored, and Python then keeps it
+    # ignored: restore the default, so the test checks the exporter, not how the test run was launched.
     proc = subprocess.Popen([sys.executable, "-m", "sam2_export.cli", "export", "--config", "sam2.1_hiera_t",
                              "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--image-size", "512"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not _leftovers(tmp_path) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
