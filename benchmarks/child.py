@@ -5,10 +5,17 @@ line of stdout (its progress goes to stderr, which the parent leaves on the term
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 
 from benchmarks.models import REPO
+
+
+def peak_rss_mb() -> float:
+    """ru_maxrss of this process in MB (kB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def run_in_child(module: str, job: dict) -> dict:

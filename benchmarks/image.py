@@ -74,10 +74,6 @@ def run_child(job: dict) -> dict:
 
         def sync():
             official.synchronize(device)
-
-        def predict():
-            masks, _, _ = predictor.predict(point_coords=point, point_labels=label, multimask_output=True)
-            return np.asarray(masks)  # the official predictor returns numpy masks on the host
     else:
         from runtime import SAM2AutomaticMaskGenerator, SAM2ImagePredictor
 
@@ -89,9 +85,10 @@ def run_child(job: dict) -> dict:
         def sync():
             pass
 
-        def predict():
-            masks, _, _ = predictor.predict(point_coords=point, point_labels=label, multimask_output=True)
-            return np.asarray(masks)
+    def predict():  # both predictors return numpy masks on the host
+        masks, _, _ = predictor.predict(point_coords=point, point_labels=label, multimask_output=True)
+        return np.asarray(masks)
+
     out = {}
     with context:
         out["encoder"] = timed(lambda: predictor.set_image(image), warmup, reps["encoder"], sync)

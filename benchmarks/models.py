@@ -16,8 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from sam2_export.demo import RANDOM_SEED as SEED  # the demo and the benchmarks share cached exports
+
 REPO = Path(__file__).resolve().parents[1]
-SEED = 0  # sam2_export.demo.RANDOM_SEED: the demo and the benchmarks share their cached exports
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,9 @@ def _log(msg: str) -> None:
 def random_model(name: str, image_size: int) -> BenchModel:
     """The seeded random-weight checkpoint and export of `name` at image_size, created on first use."""
     from sam2_export.configs import resolve_model_name
-    from sam2_export.demo import RANDOM_SEED, cached_export_dir, cached_export_usable
+    from sam2_export.demo import cached_export_dir, cached_export_usable
     from sam2_export.download import cache_root
 
-    assert RANDOM_SEED == SEED
     model = resolve_model_name(name)
     checkpoint = cache_root() / "checkpoints" / f"{model.short}-random{SEED}.pt"
     model_dir = cached_export_dir(model, image_size, official=False)

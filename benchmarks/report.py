@@ -74,8 +74,8 @@ def image_table(results: list) -> str:
             sp = r.get("speedup")
             ratio = "-" if not sp else " / ".join(f"{sp[k]:.2f}" for k in ("encoder", "predict", "amg"))
             lines.append(f"| {r['model']} | {r['image_size']} | {r['label']} | {r['encoder']['median_ms']:.1f} | "
-                         f"{r['predict']['median_ms']:.2f} | {r['amg']['median_ms'] / 1000:.2f} | {r['amg']['masks']} | "
-                         f"{ratio} | "
+                         f"{r['predict']['median_ms']:.2f} | {r['amg']['median_ms'] / 1000:.2f} | "
+                         f"{r['amg']['masks']} | {ratio} | "
                          f"{_where(res)} |")
     notes = [f"- {_versions(res)} A {res['settings']['image_size_px']} image; automatic masks with "
              f"points_per_side={res['settings']['points_per_side']} and the official thresholds (with random "

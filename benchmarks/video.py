@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.environment import describe, machine_label
-from benchmarks.child import run_in_child
+from benchmarks.environment import describe, gpu_description, machine_label
+from benchmarks.child import peak_rss_mb, run_in_child
 from benchmarks.models import BenchModel, bench_models
 from benchmarks.results_file import RESULTS, write_result
 from benchmarks.scene import MovingScene, cached_clip, clicks, frame_size
@@ -70,13 +70,6 @@ def measure(predictor, clip: Path, prompts: list, warmup_frames: int, reps: int,
         passes = [one_pass(predictor, clip, prompts, None, host_masks) for _ in range(reps)]
     return {"warmup_s": None if warm is None else warm["seconds"], "passes": passes,
             "fps": statistics.median(p["fps"] for p in passes)}
-
-
-def peak_rss_mb() -> float:
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 # -- the two sides, each in its own child process ---------------------------------------------------------------
@@ -226,7 +219,7 @@ def parse_args(argv):
     if args.child:
         return args
     if args.device is None:
-        args.device = "cuda" if describe_gpu() else "cpu"
+        args.device = "cuda" if gpu_description() else "cpu"
     defaults = GPU_DEFAULTS if args.device.startswith("cuda") else CPU_DEFAULTS
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -240,12 +233,6 @@ def parse_args(argv):
     if args.frames < 2 or args.reps < 1 or args.warmup_frames < 0:
         ap.error("--frames must be >= 2, --reps >= 1 and --warmup-frames >= 0")
     return args
-
-
-def describe_gpu() -> bool:
-    from benchmarks.environment import gpu_description
-
-    return gpu_description() is not None
 
 
 def main(argv=None) -> int:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.environment import describe, gpu_description, machine_label
-from benchmarks.child import run_in_child
+from benchmarks.child import peak_rss_mb, run_in_child
 from benchmarks.models import bench_models
 from benchmarks.results_file import RESULTS, write_result
 from benchmarks.scene import MovingScene, cached_clip, clicks, frame_size
@@ -53,12 +52,6 @@ def vm_kb(field: str = "VmRSS") -> int | None:
     except OSError:
         return None
     return None
-
-
-def peak_rss_mb() -> float:
-    """ru_maxrss of this process: kB on Linux, bytes on macOS."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def device_used_mb(device: str) -> float | None:

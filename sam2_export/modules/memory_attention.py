@@ -59,10 +59,10 @@ class MemoryAttentionGraph(nn.Module):
         # both families share one interface.
         return pointer_tpos.unsqueeze(-1) * torch.zeros(m.mem_dim)
 
-    def _attend(self, attn, q, k, v, bias=None):
-        """RoPEAttention with separate heads: q [b,Nq,256], k/v [b,Nk,256] already projected and rotated."""
-        h = attn.num_heads
-        q, k, v = (t.unflatten(-1, (h, -1)).transpose(1, 2) for t in (q, k, v))
+    @staticmethod
+    def _weighted(q, k, v, bias):
+        """softmax(q k^T / sqrt(d) + bias) @ v per head, in blocks of queries: q [b,h,Nq,d], k [b,h,Nk,d],
+        v [b,h or 1,Nk,e] -> [b,h,Nq,e]."""
         scale = q.shape[-1] ** -0.5
 
         def rows(qc):
@@ -71,8 +71,13 @@ class MemoryAttentionGraph(nn.Module):
                 scores = scores + bias
             return torch.softmax(scores, dim=-1) @ v
 
-        out = by_query_chunks(rows, q).transpose(1, 2).flatten(2)
-        return attn.out_proj(out)
+        return by_query_chunks(rows, q)
+
+    def _attend(self, attn, q, k, v, bias=None):
+        """RoPEAttention with separate heads: q [b,Nq,256], k/v [b,Nk,256] already projected and rotated."""
+        h = attn.num_heads
+        q, k, v = (t.unflatten(-1, (h, -1)).transpose(1, 2) for t in (q, k, v))
+        return attn.out_proj(self._weighted(q, k, v, bias).transpose(1, 2).flatten(2))
 
     def _attend_values_late(self, attn, q, k, values, bias):
         """Cross-attention with the value projection after the weighting: q [b,Nq,256], k [b,Nk,256] projected
@@ -83,14 +88,7 @@ class MemoryAttentionGraph(nn.Module):
         keys (the official code projects every key first). Used when h * 64 < 256 (SAM 2 has one head)."""
         h = attn.num_heads
         q, k = (t.unflatten(-1, (h, -1)).transpose(1, 2) for t in (q, k))
-        scale = q.shape[-1] ** -0.5
-        values = values.unsqueeze(1)  # [b,1,Nk,64], shared by the heads
-
-        def rows(qc):
-            scores = (qc @ k.transpose(-2, -1)) * scale + bias
-            return torch.softmax(scores, dim=-1) @ values  # [b,h,chunk,64]
-
-        mixed = by_query_chunks(rows, q)
+        mixed = self._weighted(q, k, values.unsqueeze(1), bias)  # [b,h,Nq,64]: the values are shared by the heads
         weight = attn.v_proj.weight.unflatten(0, (h, -1))  # [h, 256/h, 64]
         out = mixed @ weight.transpose(-2, -1) + attn.v_proj.bias.unflatten(0, (h, -1)).unsqueeze(1)
         return attn.out_proj(out.transpose(1, 2).flatten(2))
@@ -108,7 +106,7 @@ class MemoryAttentionGraph(nn.Module):
         -> conditioned_features [B,256,F,F] (float32)."""
         m = self.model
         ma = m.memory_attention
-        b, s = memory.shape[0], memory.shape[1]
+        b = memory.shape[0]
         c, f = vision_features.shape[1], vision_features.shape[-1]
         tokens = m.hidden_dim // m.mem_dim  # an object pointer becomes 4 tokens of 64
 
