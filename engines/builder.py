@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from runtime.engine_record import (EngineMismatch, EngineRecord, EngineTarget, check_record, engine_path,
+from sam2_trt.core.engine_record import (EngineMismatch, EngineRecord, EngineTarget, check_record, engine_path,
                                    read_record, write_atomically, write_record)
-from runtime.errors import BackendUnavailable, Sam2TrtError
-from runtime.metadata import load_metadata, sha256_file
-from runtime.specs import GRAPHS
+from sam2_trt.core.errors import BackendUnavailable, Sam2TrtError
+from sam2_trt.core.metadata import load_metadata, sha256_file
+from sam2_trt.core.specs import GRAPHS
 
 from .precision import policy_for
 from .profiles import ProfileLimits, attention_scores_bytes, derive_profile, polygraphy_profile
@@ -57,7 +57,7 @@ class BuildOptions:
 def require_tensorrt():
     """The tensorrt and polygraphy modules, or BuildError (exit 5) saying what to install."""
     try:
-        from runtime.backends.tensorrt import import_tensorrt
+        from sam2_trt.runtime.backends.tensorrt import import_tensorrt
 
         trt = import_tensorrt()
     except BackendUnavailable as e:
@@ -170,7 +170,7 @@ def build_engines(model_dir, options: BuildOptions = BuildOptions(), graphs=None
     if unknown:
         raise BuildError(f"unknown graph(s) {unknown}; choose from {', '.join(GRAPHS)}")
     trt = require_tensorrt()
-    from runtime.backends.tensorrt import current_target
+    from sam2_trt.runtime.backends.tensorrt import current_target
 
     target = current_target(options.precision, device_id)
     engine_dir = target.engine_dir(model_dir)

@@ -6,8 +6,8 @@ engine's precision policy recorded (runtime.graph_check computes and formats the
 
 from __future__ import annotations
 
-from runtime.graph_check import compare, sample_inputs
-from runtime.specs import GRAPHS, Tolerance
+from sam2_trt.core.graph_check import compare, sample_inputs
+from sam2_trt.core.specs import GRAPHS, Tolerance
 
 from .precision import policy_for
 
@@ -28,10 +28,10 @@ def check_model(model_dir, backend: str = "tensorrt", device: str = "cuda", prec
     """OutputReports of `backend` against fp32 ONNX Runtime (CPU) for every validation case of every graph."""
     import onnxruntime as ort
 
-    from runtime.backends.onnxruntime_cpu import session_options
-    from runtime.engine_record import EngineMismatch, build_command
-    from runtime.metadata import sha256_file
-    from runtime.model import SAM2Model
+    from sam2_trt.runtime.backends.onnxruntime_cpu import session_options
+    from sam2_trt.core.engine_record import EngineMismatch, build_command
+    from sam2_trt.core.metadata import sha256_file
+    from sam2_trt.runtime.model import SAM2Model
 
     model = SAM2Model.load(model_dir, backend=backend, device=device, precision=precision)
     graphs = list(GRAPHS) if graphs is None else list(graphs)

@@ -28,8 +28,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from runtime.engine_record import check_precision
-from runtime.specs import GRAPHS, Tolerance
+from sam2_trt.core.engine_record import check_precision
+from sam2_trt.core.specs import GRAPHS, Tolerance
 
 KEEP_FP32_OPS = ("LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Sin", "Cos")
 KEEP_FP32_NAME_PARTS = ("/pred_obj_score_head/",)

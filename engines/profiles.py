@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from runtime.engine_record import TensorProfile
-from runtime.specs import DYNAMIC_AXES, GraphSpec
+from sam2_trt.core.engine_record import TensorProfile
+from sam2_trt.core.specs import DYNAMIC_AXES, GraphSpec
 
 DEFAULT_MAX_OBJECTS = 16
 

@@ -1,6 +1,6 @@
 """sam2-trt runtime: SAM 2 inference on exported graphs, without PyTorch.
 
-    from runtime import SAM2ImagePredictor, SAM2VideoPredictor, SAM2VideoStream
+    from sam2_trt.runtime import SAM2ImagePredictor, SAM2VideoPredictor, SAM2VideoStream
     predictor = SAM2ImagePredictor.load("models/sam2.1_hiera_t")
 
 Importing this package is cheap: the predictors and backends load their dependencies (onnxruntime,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from .backends import Backend, select_backend
-from .metadata import ModelMetadata, load_metadata
-from .specs import GRAPHS
+from sam2_trt.core.metadata import ModelMetadata, load_metadata
+from sam2_trt.core.specs import GRAPHS
 
 
 class SAM2Model:

@@ -1,6 +1,6 @@
 """The one error type the exporter raises for problems a user can fix, with the CLI exit code to use."""
 
-from runtime.errors import Sam2TrtError
+from sam2_trt.core.errors import Sam2TrtError
 
 
 class ExportError(Sam2TrtError):

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.metadata import METADATA_FILENAME, VALIDATION_FILENAME, sha256_file
-from runtime.specs import DEFAULT_OPSET, GRAPHS, SUPPORTED_OPSETS
+from sam2_trt.core.metadata import METADATA_FILENAME, VALIDATION_FILENAME, sha256_file
+from sam2_trt.core.specs import DEFAULT_OPSET, GRAPHS, SUPPORTED_OPSETS
 
 from .checkpoint import check_image_size
 from .configs import resolve_model_name

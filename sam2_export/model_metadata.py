@@ -6,8 +6,8 @@ import platform
 import time
 from pathlib import Path
 
-from runtime.metadata import FORMAT_VERSION, VALIDATION_FILENAME, encode_array, sha256_file
-from runtime.specs import GRAPHS
+from sam2_trt.core.metadata import FORMAT_VERSION, VALIDATION_FILENAME, encode_array, sha256_file
+from sam2_trt.core.specs import GRAPHS
 
 from .configs import ModelName
 from .onnx_export import graph_io_summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from runtime.specs import GraphSpec
+from sam2_trt.core.specs import GraphSpec
 
 from .validate import sample_inputs
 

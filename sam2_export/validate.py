@@ -4,9 +4,9 @@ its GraphSpec gives."""
 
 from __future__ import annotations
 
-from runtime.graph_check import (OutputReport, compare, format_reports, reports_to_json,  # noqa: F401 (re-exported)
+from sam2_trt.core.graph_check import (OutputReport, compare, format_reports, reports_to_json,  # noqa: F401 (re-exported)
                                  sample_inputs)
-from runtime.specs import GraphSpec
+from sam2_trt.core.specs import GraphSpec
 
 
 def validate_graph(spec: GraphSpec, onnx_path, model, image_size: int, seed: int = 0) -> list:

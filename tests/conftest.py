@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_cli(*args, timeout=1800, env=None, **kwargs):
     """Run `sam2-trt ARGS` in a fresh interpreter; returns the CompletedProcess (text output)."""
-    return subprocess.run([sys.executable, "-m", "sam2_export.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sam2_trt.cli", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})}, **kwargs)
 
 
@@ -23,8 +23,8 @@ def checkpoint_factory(tmp_path_factory):
 
     def make(name: str, seed: int = 0) -> Path:
         if (name, seed) not in cache:
-            from sam2_export.configs import resolve_model_name
-            from sam2_export.random_weights import write_random_checkpoint
+            from sam2_trt.export.configs import resolve_model_name
+            from sam2_trt.export.random_weights import write_random_checkpoint
 
             path = tmp_path_factory.mktemp("ckpt") / f"{name}_seed{seed}.pt"
             cache[name, seed] = write_random_checkpoint(resolve_model_name(name), path, seed)
@@ -39,7 +39,7 @@ def tiny_checkpoint(checkpoint_factory) -> Path:
 
 
 def export_tiny(checkpoint, tmp_path_factory, image_size: int) -> Path:
-    from sam2_export.exporter import export_model
+    from sam2_trt.export.exporter import export_model
 
     out = tmp_path_factory.mktemp("models") / f"tiny{image_size}"
     export_model("sam2.1_hiera_t", out, checkpoint=checkpoint, image_size=image_size, log=lambda m: None)
@@ -72,3 +72,14 @@ def clip(tmp_path_factory):
     from tests.runtime.video_reference import write_jpeg_video
 
     return write_jpeg_video(tmp_path_factory.mktemp("clip") / "frames")
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory) -> Path:
+    """The distribution's wheel, built once from this checkout (no build isolation: offline-safe)."""
+    out = tmp_path_factory.mktemp("wheel")
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                           "-w", str(out), str(REPO)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wheel,) = out.glob("sam2_trt-*.whl")
+    return wheel

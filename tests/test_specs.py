@@ -1,12 +1,12 @@
 """The graph specs are the single source of truth: every graph has an export module, a PyTorch reference
 (its parity test) and validation cases that exercise each of its dynamic axes."""
 
-from runtime.specs import DYNAMIC_AXES, GRAPHS
+from sam2_trt.core.specs import DYNAMIC_AXES, GRAPHS
 
 
 def test_every_graph_has_a_module_and_a_parity_reference():
-    from sam2_export.modules import GRAPH_MODULES
-    from sam2_export.references import REFERENCES
+    from sam2_trt.export.modules import GRAPH_MODULES
+    from sam2_trt.export.references import REFERENCES
 
     assert set(GRAPH_MODULES) == set(GRAPHS) == set(REFERENCES)
 

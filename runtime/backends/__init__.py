@@ -56,7 +56,7 @@ def _options(name: str, precision):
 def select_backend(backend: str = "auto", device: str = "cuda", stream=None, precision: str | None = None) -> Backend:
     """A ready backend for `device` ("cuda", "cuda:N" or "cpu"); raises BackendUnavailable with the reason.
     `precision` (fp32, tf32, fp16, bf16) selects TensorRT engines; ONNX Runtime runs the fp32 graphs."""
-    from ..engine_record import check_precision
+    from sam2_trt.core.engine_record import check_precision
 
     if precision is not None and check_precision(precision) and backend not in ("auto", "tensorrt"):
         raise ValueError(f"precision={precision!r} applies to TensorRT engines; backend {backend!r} runs the fp32 "

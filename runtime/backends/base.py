@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import BackendUnavailable  # noqa: F401  (re-exported)
-from ..specs import GraphSpec
+from sam2_trt.core.errors import BackendUnavailable  # noqa: F401  (re-exported)
+from sam2_trt.core.specs import GraphSpec
 
 
 class GraphSession(ABC):

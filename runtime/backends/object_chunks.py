@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..specs import GraphSpec
+from sam2_trt.core.specs import GraphSpec
 
 
 def objects_in_call(spec: GraphSpec, inputs: dict) -> int | None:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from ..specs import GraphSpec
+from sam2_trt.core.specs import GraphSpec
 from .base import Backend, GraphSession
 
 

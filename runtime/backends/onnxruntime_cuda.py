@@ -13,7 +13,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..specs import GraphSpec
+from sam2_trt.core.specs import GraphSpec
 from .base import Backend, GraphSession
 from .onnxruntime_cpu import session_options
 

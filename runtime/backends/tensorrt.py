@@ -12,16 +12,14 @@ copied out), which removes TensorRT's per-kernel launch cost, the bulk of a smal
 `MAX_CUDA_GRAPHS` shape sets are kept per engine, and a caller's legacy default stream (0) cannot be captured,
 so it runs without.
 
-Engines are found, checked (TensorRT version, GPU, precision, ONNX sha256) and built on first use as
-runtime/engine_record.py describes; more objects than the engine's profile allows run as several calls
+Engines are found and checked (TensorRT version, GPU, precision, ONNX sha256) as core/engine_record.py
+describes, and a missing one is built by the builder the application or CLI installed (engine_builds.py); more objects than the engine's profile allows run as several calls
 (object_chunks.py); any other shape outside the profile is a ShapeOutsideProfile error naming the axis.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
@@ -29,12 +27,13 @@ from typing import Mapping
 
 import numpy as np
 
-from ..engine_record import (EngineError, EngineMismatch, EngineTarget, build_command, check_record,
+from sam2_trt.core.engine_record import (EngineError, EngineMismatch, EngineTarget, build_command, check_record,
                              choose_precision, engine_path, read_record)
-from ..errors import BackendUnavailable
-from ..metadata import load_metadata
-from ..specs import GraphSpec
+from sam2_trt.core.errors import BackendUnavailable, Sam2TrtError
+from sam2_trt.core.metadata import load_metadata
+from sam2_trt.core.specs import GraphSpec
 from .base import Backend, GraphSession
+from .engine_builds import build_missing_engine, installed_engine_builder
 from .object_chunks import concat_objects, split_objects
 
 log = logging.getLogger("sam2_trt")
@@ -64,20 +63,6 @@ def trt_logger():
     if not hasattr(trt_logger, "instance"):  # TensorRT wants one logger per process
         trt_logger.instance = trt.Logger(trt.Logger.WARNING)
     return trt_logger.instance
-
-
-def build_on_first_use(model_dir: Path, precision: str, graph: str) -> None:
-    """Build one missing engine in a child process (`python -m engines build`), its progress on our stderr.
-
-    A child process because the runtime does not import the engine builder (it is upstream), and because
-    the builder's peak host and device memory is returned to the system when it exits."""
-    cmd = [sys.executable, "-m", "engines", "build", str(model_dir), "--precision", precision, "--graphs", graph]
-    log.warning("sam2-trt: no %s TensorRT engine for %s in %s yet; building it now (once, minutes; cached in "
-                "its engines/ folder): %s", precision, graph, model_dir, " ".join(cmd[2:]))
-    code = subprocess.call(cmd)
-    if code != 0:
-        raise EngineError(f"building the {graph} engine failed (exit {code}; its messages are above); fix that "
-                          f"and run `{build_command(model_dir, precision)}`")
 
 
 def _as_device(value, dtype: str, stream):
@@ -240,13 +225,7 @@ class TensorRTBackend(Backend):
         engine_dir = target.engine_dir(model_dir)
         record = read_record(engine_dir, spec.name)
         if record is None:
-            if not self.build_missing:
-                raise EngineError(f"no {target.precision} TensorRT engine for {spec.name} in {engine_dir}; run "
-                                  f"`{build_command(model_dir, target.precision)}`")
-            build_on_first_use(model_dir, target.precision, spec.name)
-            record = read_record(engine_dir, spec.name)
-            if record is None:
-                raise EngineError(f"the build of {spec.name} finished without writing {engine_dir}/{spec.name}.json")
+            record = self._build_missing(model_dir, spec.name, target.precision, engine_dir)
         check_record(record, target, onnx_sha, engine_dir)
         engine = self._runtime.deserialize_cuda_engine(engine_path(engine_dir, spec.name).read_bytes())
         if engine is None:
@@ -254,6 +233,27 @@ class TensorRTBackend(Backend):
                                  f" (its log above says why); rebuild with "
                                  f"`{build_command(model_dir, target.precision)} --force`")
         return TensorRTSession(spec, engine, record, self.stream, self.cuda_graphs, model_dir)
+
+    def _build_missing(self, model_dir: Path, graph: str, precision: str, engine_dir: Path):
+        """Build one missing engine with the installed builder (engine_builds.py); its record."""
+        command = build_command(model_dir, precision)
+        if not self.build_missing or installed_engine_builder() is None:
+            raise EngineError(f"no {precision} TensorRT engine for {graph} in {engine_dir}; run `{command}` (or "
+                              f"call sam2_trt.engines.enable_build_on_first_use() to build missing engines when "
+                              f"they are first needed)")
+        log.warning("sam2-trt: no %s TensorRT engine for %s in %s yet; building it now (once, minutes; cached in "
+                    "its engines/ folder)", precision, graph, model_dir)
+        try:
+            build_missing_engine(model_dir, graph, precision, self.device_id)
+        except Sam2TrtError:  # the builder's own message names the problem and its fix
+            raise
+        except Exception as e:  # a builder's own failure: say which engine and how to retry by hand
+            raise EngineError(f"building the {graph} engine failed ({type(e).__name__}: {e}); fix that and run "
+                              f"`{command}`") from e
+        record = read_record(engine_dir, graph)
+        if record is None:
+            raise EngineError(f"the build of {graph} finished without writing {engine_dir}/{graph}.json")
+        return record
 
     def to_host(self, tensor) -> np.ndarray:
         return tensor if isinstance(tensor, np.ndarray) else tensor.to_host(self.stream)

@@ -1,6 +1,6 @@
 """The runtime's CUDA kernels (sources in the repository's cuda/), compiled at run time with NVRTC.
 
-    from runtime.gpu import kernels, DeviceArray, Stream
+    from sam2_trt.runtime.gpu import kernels, DeviceArray, Stream
     stream = Stream.create()
     x = kernels.preprocess_video_frame(frame_u8, 1024, stream=stream)  # [1, 3, 1024, 1024] float32 on the GPU
 

@@ -1,8 +1,7 @@
 """Run-time compilation of the CUDA kernels in `cuda/` with NVRTC, cached on disk.
 
-The `.cu` files ship as package data of `sam2_trt_kernels` (pyproject maps that import name to `cuda/`; not
-`cuda`, which would shadow cuda-python's namespace package), so a wheel install finds them as well as a
-checkout. Each source compiles to a CUBIN for the GPU's own architecture (`sm_90`), or to PTX (`compute_XX`)
+The `.cu` files ship as package data of `sam2_trt.cuda` (pyproject maps it to the repository's `cuda/`), so a
+wheel install finds them as well as a checkout. Each source compiles to a CUBIN for the GPU's own architecture (`sm_90`), or to PTX (`compute_XX`)
 that the driver JIT-compiles when this NVRTC does not know the GPU. Results are cached per source hash,
 target, options and NVRTC version under $SAM2_TRT_CACHE/kernels (default ~/.cache/sam2-trt/kernels), so a
 process pays for NVRTC once per machine, not once per run.
@@ -11,8 +10,6 @@ process pays for NVRTC once per machine, not once per run.
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
-import importlib.util
 import os
 import re
 import tempfile
@@ -21,7 +18,7 @@ from pathlib import Path
 
 from .device import INSTALL_HINT, CudaUnavailable
 
-KERNEL_PACKAGE = "sam2_trt_kernels"
+KERNEL_PACKAGE = "sam2_trt.cuda"
 
 # Every entry point of every source, by source stem: the wrappers launch only these names and the tests check
 # that each source defines exactly these.
@@ -60,21 +57,16 @@ class CompiledSource:
 
 
 # ---- sources ------------------------------------------------------------------------------------------------
-def source_dir():
-    """The installed kernel sources (an importlib.resources Traversable)."""
-    if importlib.util.find_spec(KERNEL_PACKAGE) is None:
-        raise FileNotFoundError(f"the CUDA kernel sources (package {KERNEL_PACKAGE!r}, the repository's cuda/) are "
-                                "not installed; reinstall sam2-trt (pip install -e . in a checkout)")
-    try:
-        return importlib.resources.files(KERNEL_PACKAGE)
-    except NotADirectoryError:
-        # An editable install on Python < 3.12: the namespace package's path also holds setuptools' finder
-        # placeholder, which importlib.resources' MultiplexedPath rejects. Its real directory is still there.
-        spec = importlib.util.find_spec(KERNEL_PACKAGE)
-        dirs = [Path(p) for p in spec.submodule_search_locations if Path(p).is_dir()]
-        if not dirs:
-            raise
-        return dirs[0]
+def source_dir() -> Path:
+    """The kernel sources: `cuda/` beside the runtime package, in a checkout (runtime/ and cuda/ at the repository
+    top level) and in an installed wheel alike (sam2_trt/runtime and sam2_trt/cuda). Found by path, not by import:
+    a `cuda` package with an __init__.py would shadow cuda-python's `cuda` namespace whenever the repository
+    root is on sys.path, and setuptools' editable finder cannot resolve a nested namespace package."""
+    path = Path(__file__).resolve().parents[2] / "cuda"
+    if not any(path.glob("*.cu")):
+        raise FileNotFoundError(f"the CUDA kernel sources (*.cu, package data {KERNEL_PACKAGE!r}) are not in {path}; "
+                                "reinstall sam2-trt (pip install -e . in a checkout)")
+    return path
 
 
 def read_source(stem: str) -> str:

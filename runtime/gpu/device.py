@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..errors import BackendUnavailable
+from sam2_trt.core.errors import BackendUnavailable
 
 INSTALL_HINT = "pip install 'sam2-trt[gpu]' (cuda-bindings and nvidia-cuda-nvrtc)"
 

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from ..errors import FrameDecodeError, VideoError
+from sam2_trt.core.errors import FrameDecodeError, VideoError
 
 # The extensions sam2/utils/misc.py::load_video_frames_from_jpg_images accepts (case-sensitive, as there).
 JPEG_EXTENSIONS = (".jpg", ".jpeg", ".JPG", ".JPEG")

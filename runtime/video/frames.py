@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import VideoError
+from sam2_trt.core.errors import VideoError
 from .frame_readers import ArrayReader, JpegFolderReader, VideoFileReader
 
 _IDLE_POLL_S = 0.5  # how often an idle prefetch thread checks that its VideoFrames still exists

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..errors import TrackingError
+from sam2_trt.core.errors import TrackingError
 from ..mask_selection import StabilityFallback
 from ..model import SAM2Model
 from ..processing import select_processing

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import TrackingError
+from sam2_trt.core.errors import TrackingError
 from ..prompts import check_image
 from .predictor import SAM2VideoPredictor
 from .state import InferenceState

@@ -5,7 +5,7 @@ import pytest
 
 def tensorrt_unavailable_reason():
     """None where TensorRT engines can be built and run here (tensorrt, polygraphy, a CUDA GPU), else why not."""
-    from runtime.backends.tensorrt import TensorRTBackend
+    from sam2_trt.runtime.backends.tensorrt import TensorRTBackend
 
     reason = TensorRTBackend.unavailable_reason()
     if reason is None:

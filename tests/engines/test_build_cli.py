@@ -43,13 +43,13 @@ def test_build_of_a_directory_that_is_not_a_model(tmp_path):
 
 
 @pytest.mark.skipif(not NO_TRT, reason="TensorRT runs here: tests/engines/test_tensorrt.py builds for real")
-@pytest.mark.parametrize("entry", ["sam2-trt", "python -m engines"])
+@pytest.mark.parametrize("entry", ["sam2-trt", "python -m sam2_trt.cli"])
 def test_without_tensorrt_build_says_what_to_install_and_leaves_nothing(tiny512_dir, entry):
     before = snapshot(tiny512_dir)
     if entry == "sam2-trt":
         proc = run_cli("build", tiny512_dir, "--precision", "bf16")
-    else:  # what the runtime runs to build a missing engine on first use
-        proc = subprocess.run([sys.executable, "-m", "engines", "build", str(tiny512_dir)], capture_output=True,
+    else:  # what the CLI's engine builder runs when an engine is missing on first use
+        proc = subprocess.run([sys.executable, "-m", "sam2_trt.cli", "build", str(tiny512_dir)], capture_output=True,
                               text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 5, proc.stderr
     assert "cannot build engines here: tensorrt is not installed" in proc.stderr and "pip install tensorrt" in \
@@ -70,8 +70,8 @@ def test_export_with_build_stops_before_exporting_without_tensorrt(tiny_checkpoi
 def test_check_needs_tensorrt_by_default_and_the_predictors_say_so(tiny512_dir):
     proc = run_cli("check", tiny512_dir)
     assert proc.returncode == 3 and "backend 'tensorrt' is not available: tensorrt is not installed" in proc.stderr
-    from runtime import SAM2ImagePredictor
-    from runtime.errors import BackendUnavailable
+    from sam2_trt.runtime import SAM2ImagePredictor
+    from sam2_trt.core.errors import BackendUnavailable
 
     with pytest.raises(BackendUnavailable, match="tensorrt is not installed"):
         SAM2ImagePredictor.load(tiny512_dir, backend="tensorrt", precision="fp16")

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from engines.precision import policy_for
-from engines.profiles import ProfileLimits, derive_profile
-from runtime.engine_record import (EngineError, EngineMismatch, EngineRecord, EngineTarget, ShapeOutsideProfile,
+from sam2_trt.engines.precision import policy_for
+from sam2_trt.engines.profiles import ProfileLimits, derive_profile
+from sam2_trt.core.engine_record import (EngineError, EngineMismatch, EngineRecord, EngineTarget, ShapeOutsideProfile,
                                    check_record, choose_precision, read_record, record_path, write_record)
-from runtime.specs import GRAPHS
+from sam2_trt.core.specs import GRAPHS
 
 H100 = EngineTarget("10.13.3.9", "NVIDIA H100 80GB HBM3", (9, 0), "fp16")
 ONNX_SHA = "a" * 64

@@ -4,14 +4,14 @@ Runtime: the chunked call equals the whole call, so each object's outputs depend
 import numpy as np
 import pytest
 
-from runtime.backends.object_chunks import concat_objects, objects_in_call, split_objects
-from runtime.graph_check import sample_inputs
-from runtime.specs import GRAPHS
+from sam2_trt.runtime.backends.object_chunks import concat_objects, objects_in_call, split_objects
+from sam2_trt.core.graph_check import sample_inputs
+from sam2_trt.core.specs import GRAPHS
 
 
 @pytest.fixture(scope="module")
 def model(tiny512_dir):
-    from runtime.model import SAM2Model
+    from sam2_trt.runtime.model import SAM2Model
 
     return SAM2Model.load(tiny512_dir, backend="onnxruntime-cpu", device="cpu")
 

@@ -7,10 +7,10 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from engines.lower_precision import lower_precision, lowered_node_names
-from engines.precision import KEEP_FP32_NAME_PARTS, KEEP_FP32_OPS, policy_for, unconstrained_policy
-from runtime.graph_check import sample_inputs
-from runtime.specs import GRAPHS
+from sam2_trt.engines.lower_precision import lower_precision, lowered_node_names
+from sam2_trt.engines.precision import KEEP_FP32_NAME_PARTS, KEEP_FP32_OPS, policy_for, unconstrained_policy
+from sam2_trt.core.graph_check import sample_inputs
+from sam2_trt.core.specs import GRAPHS
 
 SIZE = 512
 

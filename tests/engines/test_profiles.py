@@ -2,8 +2,8 @@
 
 import pytest
 
-from engines.profiles import ProfileLimits, attention_scores_bytes, derive_profile, polygraphy_profile
-from runtime.specs import DYNAMIC_AXES, GRAPHS
+from sam2_trt.engines.profiles import ProfileLimits, attention_scores_bytes, derive_profile, polygraphy_profile
+from sam2_trt.core.specs import DYNAMIC_AXES, GRAPHS
 
 
 @pytest.mark.parametrize("graph", list(GRAPHS))

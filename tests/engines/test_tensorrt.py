@@ -33,7 +33,7 @@ def test_a_second_build_keeps_up_to_date_engines(engines512):
 
 
 def test_image_predictor_matches_official(tensorrt_here, tiny1024_dir, official_tiny, tmp_path):
-    from runtime import SAM2ImagePredictor
+    from sam2_trt.runtime import SAM2ImagePredictor
     from tests.official_reference import official_image_classes
     from tests.runtime.test_image_predictor_parity import CASES, IMAGE, assert_same_prediction
 
@@ -51,7 +51,7 @@ def test_image_predictor_matches_official(tensorrt_here, tiny1024_dir, official_
 
 @pytest.mark.parametrize("name", ["one_click", "two_objects", "refinement_click_then_repropagation"])
 def test_video_predictor_matches_official(engines512, tiny_checkpoint, clip, name):
-    from runtime.model import SAM2Model
+    from sam2_trt.runtime.model import SAM2Model
     from tests.runtime.test_video_parity import SCENARIOS, assert_same_results, play_both
 
     model = SAM2Model.load(engines512, backend="tensorrt", precision="fp32")
@@ -60,7 +60,7 @@ def test_video_predictor_matches_official(engines512, tiny_checkpoint, clip, nam
 
 
 def test_fp16_video_masks_stay_close_to_fp32(engines512, clip):
-    from runtime import SAM2VideoPredictor
+    from sam2_trt.runtime import SAM2VideoPredictor
     from tests.official_reference import mask_iou
 
     results = {}
@@ -74,9 +74,9 @@ def test_fp16_video_masks_stay_close_to_fp32(engines512, clip):
 
 
 def test_more_objects_than_the_profile_run_in_chunks(engines512):
-    from runtime.graph_check import sample_inputs
-    from runtime.model import SAM2Model
-    from runtime.specs import GRAPHS
+    from sam2_trt.core.graph_check import sample_inputs
+    from sam2_trt.runtime.model import SAM2Model
+    from sam2_trt.core.specs import GRAPHS
 
     trt = SAM2Model.load(engines512, backend="tensorrt", precision="fp32")
     ort = SAM2Model.load(engines512, backend="onnxruntime-cpu", device="cpu")
@@ -89,10 +89,10 @@ def test_more_objects_than_the_profile_run_in_chunks(engines512):
 
 
 def test_cuda_graph_replays_equal_plain_runs(engines512):
-    from runtime.backends.tensorrt import TensorRTBackend
-    from runtime.graph_check import sample_inputs
-    from runtime.metadata import load_metadata
-    from runtime.specs import GRAPHS
+    from sam2_trt.runtime.backends.tensorrt import TensorRTBackend
+    from sam2_trt.core.graph_check import sample_inputs
+    from sam2_trt.core.metadata import load_metadata
+    from sam2_trt.core.specs import GRAPHS
 
     spec = GRAPHS["prompt_decoder"]
     path = load_metadata(engines512).graph_path(spec.name)
@@ -110,10 +110,10 @@ def test_cuda_graph_replays_equal_plain_runs(engines512):
 
 
 def test_mismatched_engine_is_refused_and_shape_outside_profile_is_named(engines512, tmp_path):
-    from runtime.engine_record import EngineMismatch, ShapeOutsideProfile, record_path
-    from runtime.graph_check import sample_inputs
-    from runtime.model import SAM2Model
-    from runtime.specs import GRAPHS
+    from sam2_trt.core.engine_record import EngineMismatch, ShapeOutsideProfile, record_path
+    from sam2_trt.core.graph_check import sample_inputs
+    from sam2_trt.runtime.model import SAM2Model
+    from sam2_trt.core.specs import GRAPHS
 
     model = tmp_path / "m"
     shutil.copytree(engines512, model)

@@ -21,7 +21,7 @@ def _decode(seg):
     if isinstance(seg, np.ndarray):
         return seg
     if isinstance(seg.get("counts"), list):
-        from runtime.amg_utils import rle_to_mask
+        from sam2_trt.runtime.amg_utils import rle_to_mask
 
         return rle_to_mask(seg)
     return mask_utils.decode(seg).astype(bool)
@@ -46,7 +46,7 @@ def assert_same_records(ours, theirs):
 
 @pytest.fixture(scope="module")
 def generators(tiny1024_dir, official_tiny):
-    from runtime import SAM2AutomaticMaskGenerator
+    from sam2_trt.runtime import SAM2AutomaticMaskGenerator
 
     _, Official = official_image_classes()
 
@@ -71,7 +71,7 @@ def test_generate_matches_official(generators, settings):
 
 
 def test_bad_generator_arguments(tiny512_dir):
-    from runtime import SAM2AutomaticMaskGenerator
+    from sam2_trt.runtime import SAM2AutomaticMaskGenerator
 
     with pytest.raises(ValueError, match="Exactly one of points_per_side or point_grids"):
         SAM2AutomaticMaskGenerator.load(tiny512_dir, device="cpu", points_per_side=None)

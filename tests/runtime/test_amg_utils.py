@@ -11,7 +11,7 @@ tv_stub.install()  # before any sam2 module that imports torchvision
 
 from sam2.utils import amg as official  # noqa: E402
 
-from runtime import amg_utils as amg  # noqa: E402
+from sam2_trt.runtime import amg_utils as amg  # noqa: E402
 
 
 def _blob_masks(rng, n, h, w):

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from runtime.errors import BackendUnavailable, ModelDirError
+from sam2_trt.core.errors import BackendUnavailable, ModelDirError
 from tests.official_reference import scene
 
 IMAGE = scene(200, 260)
@@ -15,7 +15,7 @@ CLICK = dict(point_coords=np.array([[120.0, 80.0]]), point_labels=np.array([1]))
 
 @pytest.fixture(scope="module")
 def predictor(tiny512_dir):
-    from runtime import SAM2ImagePredictor
+    from sam2_trt.runtime import SAM2ImagePredictor
 
     p = SAM2ImagePredictor.load(tiny512_dir, backend="onnxruntime-cpu", device="cpu")
     p.set_image(IMAGE)
@@ -23,7 +23,7 @@ def predictor(tiny512_dir):
 
 
 def test_predict_before_set_image(tiny512_dir):
-    from runtime import SAM2ImagePredictor
+    from sam2_trt.runtime import SAM2ImagePredictor
 
     p = SAM2ImagePredictor.load(tiny512_dir, device="cpu")
     with pytest.raises(RuntimeError, match=r"An image must be set with \.set_image"):
@@ -51,7 +51,7 @@ def test_bad_images_are_rejected_and_the_old_image_stays(predictor, image, messa
 def test_pil_image_in_another_mode():
     from PIL import Image
 
-    from runtime.prompts import check_image
+    from sam2_trt.runtime.prompts import check_image
 
     with pytest.raises(ValueError, match=r"mode 'RGBA'.*convert\('RGB'\)"):
         check_image(Image.fromarray(np.zeros((20, 20, 4), np.uint8)))
@@ -81,7 +81,7 @@ def test_bad_prompts_are_rejected_and_the_predictor_stays_usable(predictor, kwar
 
 
 def test_model_dir_missing_a_graph(tiny512_dir, tmp_path):
-    from runtime import SAM2ImagePredictor
+    from sam2_trt.runtime import SAM2ImagePredictor
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny512_dir, broken)
@@ -91,7 +91,7 @@ def test_model_dir_missing_a_graph(tiny512_dir, tmp_path):
 
 
 def test_model_dir_whose_graph_does_not_match_its_checksum(tiny512_dir, tmp_path):
-    from runtime import SAM2ImagePredictor
+    from sam2_trt.runtime import SAM2ImagePredictor
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny512_dir, broken)
@@ -105,7 +105,7 @@ def test_model_dir_whose_graph_does_not_match_its_checksum(tiny512_dir, tmp_path
 
 
 def test_not_a_model_dir(tmp_path):
-    from runtime import SAM2ImagePredictor
+    from sam2_trt.runtime import SAM2ImagePredictor
 
     with pytest.raises(ModelDirError, match="not a sam2-trt model directory"):
         SAM2ImagePredictor.load(tmp_path, device="cpu")
@@ -116,7 +116,7 @@ def test_not_a_model_dir(tmp_path):
 def test_backend_selection(tiny512_dir, caplog):
     import onnxruntime as ort
 
-    from runtime.backends import select_backend
+    from sam2_trt.runtime.backends import select_backend
 
     with pytest.raises(ValueError, match="backend 'tensorrt-x' is unknown"):
         select_backend("tensorrt-x", "cpu")

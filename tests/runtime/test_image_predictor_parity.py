@@ -26,7 +26,7 @@ def assert_same_prediction(ours, theirs, logits=False):
 
 @pytest.fixture(scope="module")
 def predictors(tiny1024_dir, official_tiny):
-    from runtime import SAM2ImagePredictor
+    from sam2_trt.runtime import SAM2ImagePredictor
 
     Official, _ = official_image_classes()
     ours = SAM2ImagePredictor.load(tiny1024_dir, backend="onnxruntime-cpu", device="cpu")
@@ -79,7 +79,7 @@ def test_mask_input_refinement_matches_official(predictors):
 
 
 def test_hole_and_sprinkle_filtering_match_official(tiny1024_dir, official_tiny):
-    from runtime import SAM2ImagePredictor
+    from sam2_trt.runtime import SAM2ImagePredictor
 
     Official, _ = official_image_classes()
     kwargs = dict(max_hole_area=25.0, max_sprinkle_area=25.0)

@@ -7,7 +7,6 @@ only in test_kernels_gpu.py.
 """
 
 import ast
-import importlib.util
 import os
 import re
 import subprocess
@@ -18,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.gpu import compiler, launch, tables, unavailable_reason
-from runtime.ops import resize as twin_resize
+from sam2_trt.runtime.gpu import compiler, launch, tables, unavailable_reason
+from sam2_trt.runtime.ops import resize as twin_resize
 from tests.conftest import REPO
 
 ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90")
@@ -111,7 +110,7 @@ import cuda.pathfinder, cuda.pathfinder._dynamic_libs.load_nvidia_dynamic_lib as
 def missing(name, *args, **kwargs):
     raise cuda.pathfinder.DynamicLibNotFoundError(f"Failure finding lib{name}.so (simulated)")
 cuda.pathfinder.load_nvidia_dynamic_lib = loader.load_nvidia_dynamic_lib = missing
-from runtime.gpu import compiler
+from sam2_trt.runtime.gpu import compiler
 try:
     compiler.compile_source("mask_frame", "sm_90", cache=False)
 except compiler.NvrtcUnavailable as e:
@@ -147,17 +146,17 @@ def test_importing_runtime_gpu_needs_no_cuda():
             "    def find_spec(self, name, path=None, target=None):\n"
             "        if name.split('.')[0] in ('cuda', 'torch'): raise ImportError('blocked: ' + name)\n"
             "sys.meta_path.insert(0, Block())\n"
-            "import runtime.gpu, runtime.gpu.kernels\n"
-            "print(runtime.gpu.unavailable_reason())\n")
+            "import sam2_trt.runtime.gpu as gpu, sam2_trt.runtime.gpu.kernels\n"
+            "print(gpu.unavailable_reason())\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "cuda-bindings is not installed" in proc.stdout and "sam2-trt[gpu]" in proc.stdout
 
 
 # ---- where the sources come from ------------------------------------------------------------------------------
-def test_sources_found_through_importlib_resources():
-    spec = importlib.util.find_spec(compiler.KERNEL_PACKAGE)
-    assert spec is not None, "sam2_trt_kernels is not installed: pip install -e ."
+def test_sources_found_beside_the_runtime_package():
+    """The checkout's cuda/ (the wheel's sam2_trt/cuda: test_wheel_ships_the_kernel_sources)."""
+    assert compiler.source_dir() == REPO / "cuda"
     found = {p.name for p in compiler.source_dir().iterdir() if p.name.endswith(".cu")}
     assert found == {f"{s}.cu" for s in STEMS}
     for stem in STEMS:
@@ -167,46 +166,30 @@ def test_sources_found_through_importlib_resources():
 def test_repo_cuda_dir_does_not_shadow_cuda_python():
     """cuda/ has no __init__.py: from the repository root, `cuda` still resolves to cuda-python."""
     assert not (REPO / "cuda" / "__init__.py").exists()
-    proc = subprocess.run([sys.executable, "-c", "import cuda.bindings.nvrtc, sam2_trt_kernels; print('ok')"],
+    proc = subprocess.run([sys.executable, "-c", "import cuda.bindings.nvrtc, sam2_trt.runtime.gpu.compiler as c; "
+                           "c.read_source('mask_frame'); print('ok')"],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
 
 
-def test_every_package_is_listed_in_pyproject():
-    """pyproject lists packages by hand (the kernel data package needs it): a new package must be added."""
-    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    skip = {"tests", "build", "dist", "models"}  # not shipped
-    found = set()
-    for init in REPO.rglob("__init__.py"):
-        rel = init.parent.relative_to(REPO)
-        if rel.parts and rel.parts[0] not in skip and not any(p.startswith(".") for p in rel.parts):
-            found.add(".".join(rel.parts))
-    assert found <= listed, f"packages missing from pyproject's [tool.setuptools] packages: {found - listed}"
-
-
-def test_wheel_ships_the_kernel_sources(tmp_path):
-    wheels = tmp_path / "wheels"
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                           "-w", str(wheels), str(REPO)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (wheel,) = wheels.glob("sam2_trt-*.whl")
+def test_wheel_ships_the_kernel_sources(built_wheel, tmp_path):
+    wheel = built_wheel
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {f"sam2_trt_kernels/{s}.cu" for s in STEMS} <= names
-    assert {f"runtime/gpu/{m}.py" for m in ("device", "compiler", "launch", "tables", "kernels")} <= names
+    assert {f"sam2_trt/cuda/{s}.cu" for s in STEMS} <= names
+    assert {f"sam2_trt/runtime/gpu/{m}.py" for m in ("device", "compiler", "launch", "tables", "kernels")} <= names
     assert not any(n.startswith("cuda/") for n in names)
 
     site = tmp_path / "site"  # a plain (non-editable) install: the sources come from the installed package
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
                            str(wheel)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    code = ("from runtime.gpu import compiler; d = compiler.source_dir(); print(d);"
+    code = ("from sam2_trt.runtime.gpu import compiler; d = compiler.source_dir(); print(d);"
             "print(len(compiler.read_source('connected_components')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                           env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     where, size = proc.stdout.split()[-2:]
-    assert str(site / "sam2_trt_kernels") in where
+    assert where == str(site / "sam2_trt" / "cuda")
     assert int(size) == len((REPO / "cuda" / "connected_components.cu").read_text())
 
 

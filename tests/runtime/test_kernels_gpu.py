@@ -10,8 +10,8 @@ Skipped without a CUDA device and driver; needs only numpy, Pillow and OpenCV be
 import numpy as np
 import pytest
 
-from runtime import ops
-from runtime.gpu import DeviceArray, Stream, kernels, unavailable_reason
+from sam2_trt.runtime import ops
+from sam2_trt.runtime.gpu import DeviceArray, Stream, kernels, unavailable_reason
 
 REASON = unavailable_reason()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(REASON is not None, reason=f"no CUDA: {REASON}")]
@@ -127,7 +127,7 @@ def test_preprocess_image(stream, hw, size):
 
 def test_preprocess_from_pinned_host_memory(stream):
     """A frame in page-locked host memory (what a decoder writes into) is copied in on the stream."""
-    from runtime.gpu.device import check, cuda_runtime
+    from sam2_trt.runtime.gpu.device import check, cuda_runtime
 
     rt = cuda_runtime()
     h, w = 480, 640

@@ -13,7 +13,7 @@ class Block:
             raise ImportError('blocked: ' + name)
 sys.meta_path.insert(0, Block())
 import numpy as np
-from runtime import SAM2ImagePredictor, SAM2AutomaticMaskGenerator
+from sam2_trt.runtime import SAM2ImagePredictor, SAM2AutomaticMaskGenerator
 from tests.official_reference import scene
 image = scene(120, 160)
 p = SAM2ImagePredictor.load(sys.argv[1], device='cpu', max_hole_area=5, max_sprinkle_area=5)
@@ -47,7 +47,7 @@ class Block:
             raise ImportError('blocked: ' + name)
 sys.meta_path.insert(0, Block())
 import numpy as np
-from runtime import SAM2VideoPredictor, SAM2VideoStream
+from sam2_trt.runtime import SAM2VideoPredictor, SAM2VideoStream
 from tests.official_reference import scene
 frames = np.stack([np.roll(scene(96, 128), 3 * t, axis=1) for t in range(3)])
 p = SAM2VideoPredictor.load(sys.argv[1], device='cpu', non_overlap_masks=True)

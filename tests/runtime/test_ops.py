@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from runtime import ops
+from sam2_trt.runtime import ops
 from tests.conftest import REPO
 from tests.official_reference import connected_components_scipy, official_connected_components
 

@@ -5,10 +5,10 @@ import logging
 import numpy as np
 import pytest
 
-from runtime.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
-from runtime.backends.onnxruntime_cuda import OnnxRuntimeCudaBackend
-from runtime.gpu import unavailable_reason
-from runtime.processing import CudaProcessing, HostProcessing, select_processing
+from sam2_trt.runtime.backends.onnxruntime_cpu import OnnxRuntimeCpuBackend
+from sam2_trt.runtime.backends.onnxruntime_cuda import OnnxRuntimeCudaBackend
+from sam2_trt.runtime.gpu import unavailable_reason
+from sam2_trt.runtime.processing import CudaProcessing, HostProcessing, select_processing
 from tests.official_reference import mask_iou, scene
 
 
@@ -27,7 +27,7 @@ def test_cuda_backend_uses_kernels_only_where_they_can_run(caplog):
 
 
 def test_host_processing_is_the_twins():
-    from runtime import ops
+    from sam2_trt.runtime import ops
 
     image = scene(90, 70)
     np.testing.assert_array_equal(HostProcessing().preprocess_image(image, 64), ops.preprocess_image(image, 64))
@@ -39,7 +39,7 @@ def test_gpu_predictor_matches_the_cpu_predictor(tiny512_dir):
     ort = pytest.importorskip("onnxruntime")
     if "CUDAExecutionProvider" not in ort.get_available_providers() or unavailable_reason(0) is not None:
         pytest.skip("needs onnxruntime-gpu and a CUDA device")
-    from runtime import SAM2ImagePredictor
+    from sam2_trt.runtime import SAM2ImagePredictor
 
     image = scene(360, 480)
     args = dict(point_coords=np.array([[300.0, 130.0]]), point_labels=np.array([1]))

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.track_cli import ObjectPrompt, check_prompts, parse_prompts, track_video
-from sam2_export.demo import CLIP
+from sam2_trt.cli.track import parse_prompts
+from sam2_trt.export.cached_exports import CLIP
+from sam2_trt.runtime.track import ObjectPrompt, check_prompts, track_video
 from tests.conftest import run_cli
 
 
@@ -72,7 +73,7 @@ def test_track_cli_end_to_end_matches_the_predictor_api(tiny512_dir, tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 3 and frames[0].shape == (360, 640, 3)
 
-    from runtime import SAM2VideoPredictor
+    from sam2_trt.runtime import SAM2VideoPredictor
 
     pred = SAM2VideoPredictor.load(tiny512_dir, backend="onnxruntime-cpu")
     state = pred.init_state(str(CLIP))
@@ -113,7 +114,7 @@ def test_track_cli_reverse_pass_on_a_jpeg_folder(tiny512_dir, tmp_path):
     assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{f:05d}.png" for f in range(4)]
     assert not (out / "overlay.mp4").exists()
 
-    from runtime import SAM2VideoPredictor
+    from sam2_trt.runtime import SAM2VideoPredictor
 
     pred = SAM2VideoPredictor.load(tiny512_dir, backend="onnxruntime-cpu")
     state = pred.init_state(str(video))
@@ -126,9 +127,9 @@ def test_track_cli_reverse_pass_on_a_jpeg_folder(tiny512_dir, tmp_path):
 
 
 def test_a_frame_that_fails_mid_run_leaves_no_outputs(tiny512_dir, tmp_path):
-    from runtime import SAM2VideoPredictor
-    from runtime.errors import FrameDecodeError
-    from runtime.video.frames import open_video
+    from sam2_trt.runtime import SAM2VideoPredictor
+    from sam2_trt.core.errors import FrameDecodeError
+    from sam2_trt.runtime.video.frames import open_video
 
     video = jpeg_folder(tmp_path / "frames", 4)
     data = (video / "00002.jpg").read_bytes()

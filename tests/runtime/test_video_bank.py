@@ -3,9 +3,9 @@ graph inputs are views of the bank, and stored memories round-trip exactly (they
 
 import numpy as np
 
-from runtime.video.bank import MemoryBank
-from runtime.video.memory_selection import MemoryRule, select_memories
-from runtime.video.outputs import FrameHistory, FrameOutput, bf16_bits, bf16_to_float32
+from sam2_trt.runtime.video.bank import MemoryBank
+from sam2_trt.runtime.video.memory_selection import MemoryRule, select_memories
+from sam2_trt.runtime.video.outputs import FrameHistory, FrameOutput, bf16_bits, bf16_to_float32
 
 MEM, FEAT, HIDDEN = 4, 2, 8
 
@@ -92,9 +92,9 @@ def test_memory_selection_follows_the_official_rules():
 def test_mirrored_bank_uploads_only_changed_slots_and_tracks_like_the_host_bank(tiny512_dir, clip):
     """The device bank's protocol, on the host mirror: the real predictor with a mirrored bank gives the same
     masks as with the host bank, and in steady state each frame uploads one memory per object."""
-    from runtime.model import SAM2Model
-    from runtime.video.device_bank import HostMirror, MirroredMemoryBank
-    from runtime.video.predictor import SAM2VideoPredictor
+    from sam2_trt.runtime.model import SAM2Model
+    from sam2_trt.runtime.video.device_bank import HostMirror, MirroredMemoryBank
+    from sam2_trt.runtime.video.predictor import SAM2VideoPredictor
 
     class Mirrored(SAM2VideoPredictor):
         def new_bank(self):

@@ -12,7 +12,7 @@ NUM_FRAMES = CLIP_FRAMES
 
 @pytest.fixture(scope="module")
 def predictor(tiny512_dir):
-    from runtime.video.predictor import SAM2VideoPredictor
+    from sam2_trt.runtime.video.predictor import SAM2VideoPredictor
 
     return SAM2VideoPredictor.load(tiny512_dir, backend="onnxruntime-cpu")
 
@@ -58,7 +58,7 @@ def frames_of(clip):
 
 
 def test_stream_equals_offline_forward_propagation(predictor, clip):
-    from runtime.video.stream import SAM2VideoStream
+    from sam2_trt.runtime.video.stream import SAM2VideoStream
 
     # offline: object 1 from frame 0; object 2 appears on frame 2, tracked from there
     state = predictor.init_state(str(clip))
@@ -90,7 +90,7 @@ def test_stream_equals_offline_forward_propagation(predictor, clip):
 def test_stream_keeps_a_bounded_history(predictor, video_length):
     """A stream keeps per-object outputs in a ring: 40 frames leave 16 stored, not 40, even when its length
     is known in advance."""
-    from runtime.video.stream import SAM2VideoStream
+    from sam2_trt.runtime.video.stream import SAM2VideoStream
     from tests.official_reference import scene
 
     stream = SAM2VideoStream(predictor, video_length=video_length)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.errors import FrameDecodeError, TrackingError, VideoError
+from sam2_trt.core.errors import FrameDecodeError, TrackingError, VideoError
 from tests.runtime.video_reference import CLIP_FRAMES, CLIP_H, CLIP_W, write_jpeg_video
 
 H, W, NUM_FRAMES = CLIP_H, CLIP_W, CLIP_FRAMES
@@ -22,7 +22,7 @@ MASK[40:100, 60:130] = True
 
 @pytest.fixture(scope="module")
 def predictor(tiny512_dir):
-    from runtime.video.predictor import SAM2VideoPredictor
+    from sam2_trt.runtime.video.predictor import SAM2VideoPredictor
 
     return SAM2VideoPredictor.load(tiny512_dir, backend="onnxruntime-cpu")
 
@@ -325,7 +325,7 @@ def test_corrupt_frame_stops_propagation_and_keeps_the_frames_before_it(predicto
 
 # -- the stream ---------------------------------------------------------------------------------------------
 def test_stream_rejects_bad_frames_and_early_prompts_and_goes_on(predictor, clip):
-    from runtime.video.stream import SAM2VideoStream
+    from sam2_trt.runtime.video.stream import SAM2VideoStream
 
     frames = [np.asarray(Image.open(clip / f"{t:05d}.jpg").convert("RGB")) for t in range(2)]
     stream = SAM2VideoStream(predictor)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runtime.errors import FrameDecodeError, VideoError
-from runtime.video.frames import VideoFrames, open_video
+from sam2_trt.core.errors import FrameDecodeError, VideoError
+from sam2_trt.runtime.video.frames import VideoFrames, open_video
 
 N, H, W, GOP = 12, 48, 64, 4
 # Mixed extensions and unpadded numbers: the official loader sorts by int(stem), so "10" comes after "2".

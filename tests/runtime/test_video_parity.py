@@ -67,7 +67,7 @@ OPTION_CASES = {
 
 @pytest.fixture(scope="module")
 def tiny512_model(tiny512_dir):
-    from runtime.model import SAM2Model
+    from sam2_trt.runtime.model import SAM2Model
 
     return SAM2Model.load(tiny512_dir, backend="onnxruntime-cpu")
 
@@ -87,7 +87,7 @@ def assert_same_results(ours, official):
 def play_both(model, checkpoint, config, clip, script, **options):
     import torch
 
-    from runtime.video.predictor import SAM2VideoPredictor
+    from sam2_trt.runtime.video.predictor import SAM2VideoPredictor
 
     official = build_official_video_predictor(config, checkpoint, IMAGE_SIZE, **options)
     if options.get("clear_non_cond_mem_around_input"):
@@ -122,8 +122,8 @@ def test_matches_official_with_options(name, tiny512_model, tiny_checkpoint, cli
 
 def test_sam2_0_config_matches_official(checkpoint_factory, tmp_path_factory, clip):
     """SAM 2.0 differs in four flags (no pointer temporal encoding, no no-object spatial embedding)."""
-    from runtime.model import SAM2Model
-    from sam2_export.exporter import export_model
+    from sam2_trt.runtime.model import SAM2Model
+    from sam2_trt.export.exporter import export_model
 
     ckpt = checkpoint_factory("sam2_hiera_t")
     out = tmp_path_factory.mktemp("models") / "sam2_t_512"

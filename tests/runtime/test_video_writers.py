@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from runtime.overlay import color
-from runtime.video_writers import CocoRleWriter, DavisMaskWriter, OverlayVideoWriter, davis_palette
+from sam2_trt.runtime.overlay import color
+from sam2_trt.runtime.video_writers import CocoRleWriter, DavisMaskWriter, OverlayVideoWriter, davis_palette
 
 
 def _masks(h=40, w=60):

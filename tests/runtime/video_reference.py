@@ -36,7 +36,7 @@ def build_official_video_predictor(config: str, checkpoint, image_size: int, **k
     fp32 memory attention and fail (ENVIRONMENT.md); the memory is cast to fp32 there, which is exact."""
     from sam2.build_sam import build_sam2_video_predictor
 
-    from sam2_export.checkpoint import image_size_overrides
+    from sam2_trt.export.checkpoint import image_size_overrides
 
     extra = image_size_overrides(image_size) + [f"++model.{k}={str(v).lower()}" for k, v in kwargs.items()]
     predictor = build_sam2_video_predictor(config, str(checkpoint), device="cpu", hydra_overrides_extra=extra)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sam2_export.errors import ExportError
+from sam2_trt.export.errors import ExportError
 from tests.conftest import REPO, run_cli
 
 
@@ -104,8 +104,8 @@ def test_validation_failure_writes_nothing(tmp_path, tiny_checkpoint, monkeypatc
     """A graph that disagrees with PyTorch fails the export (here: a zero tolerance no fp32 kernel meets)."""
     import dataclasses
 
-    from runtime import specs
-    from sam2_export.exporter import export_model
+    from sam2_trt.runtime import specs
+    from sam2_trt.export.exporter import export_model
 
     enc = specs.GRAPHS["memory_encoder"]
     strict = dataclasses.replace(enc.outputs[0], tolerance=specs.Tolerance(0.0, 0.0, "test"))
@@ -123,7 +123,7 @@ def test_interrupted_export_leaves_nothing(tmp_path, tiny_checkpoint, sig):
     out = tmp_path / "out"
     # A job started with `&` by a non-interactive shell inherits SIGINT ignored, and Python then keeps it
     # ignored: restore the default, so the test checks the exporter, not how the test run was launched.
-    proc = subprocess.Popen([sys.executable, "-m", "sam2_export.cli", "export", "--config", "sam2.1_hiera_t",
+    proc = subprocess.Popen([sys.executable, "-m", "sam2_trt.cli", "export", "--config", "sam2.1_hiera_t",
                              "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--image-size", "512"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

@@ -11,7 +11,7 @@ class Block:
         if name.split('.')[0] in ('torch', 'tensorrt', 'onnx', 'sam2', 'torchvision'):
             raise ImportError('blocked: ' + name)
 sys.meta_path.insert(0, Block())
-from sam2_export.cli import main
+from sam2_trt.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

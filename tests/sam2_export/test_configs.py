@@ -1,7 +1,7 @@
 import pytest
 
-from sam2_export.configs import ALL_MODELS, resolve_model_name
-from sam2_export.errors import ExportError
+from sam2_trt.export.configs import ALL_MODELS, resolve_model_name
+from sam2_trt.export.errors import ExportError
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -10,8 +10,9 @@ import sys
 import av
 import numpy as np
 
-from sam2_export import demo
-from sam2_export.download import BASE_URL_ENV
+from sam2_trt.cli import demo as demo_cli
+from sam2_trt.export import cached_exports as demo
+from sam2_trt.export.download import BASE_URL_ENV
 from tests.conftest import REPO, run_cli
 from tests.sam2_export.test_cli import _BLOCKED
 
@@ -49,7 +50,7 @@ def test_bundled_clip_is_what_the_script_renders():
 
 
 def test_bundled_prompts_hit_their_objects():
-    prompts = demo.demo_prompts()
+    prompts = demo_cli.demo_prompts()
     assert [(p.frame, p.obj_id) for p in prompts] == [(0, 1), (0, 2), (0, 3)]
     assert prompts[1].box is not None and len(prompts[2].points) == 2
     frame0 = _decode(demo.CLIP)[0].astype(int)
@@ -68,8 +69,8 @@ def test_help_needs_no_torch():
 
 
 def test_official_weights_are_used_and_cached_when_downloadable(tmp_path, monkeypatch):
-    from sam2_export import download, exporter
-    from sam2_export.configs import resolve_model_name
+    from sam2_trt.export import download, exporter
+    from sam2_trt.export.configs import resolve_model_name
 
     monkeypatch.setenv("SAM2_TRT_CACHE", str(tmp_path))
     ckpt = tmp_path / "sam2.1_hiera_tiny.pt"

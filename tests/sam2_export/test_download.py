@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from runtime.metadata import sha256_file
-from sam2_export.configs import resolve_model_name
-from sam2_export.download import (BASE_URL_ENV, CheckpointDownloadError, checkpoint_url, download_checkpoint,
+from sam2_trt.core.metadata import sha256_file
+from sam2_trt.export.configs import resolve_model_name
+from sam2_trt.export.download import (BASE_URL_ENV, CheckpointDownloadError, checkpoint_url, download_checkpoint,
                                   resolve_checkpoint)
 from tests.conftest import run_cli
 
@@ -207,7 +207,7 @@ def test_export_by_name_downloads_and_exports(tmp_path, tiny_checkpoint):
 def test_ctrl_c_keeps_the_part_for_resuming(server, tmp_path, monkeypatch):
     import http.client
 
-    from sam2_export import download
+    from sam2_trt.export import download
 
     monkeypatch.setattr(download, "CHUNK", 50_000)
     read, calls = http.client.HTTPResponse.read, []

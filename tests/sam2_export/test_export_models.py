@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from runtime.metadata import VALIDATION_FILENAME, load_metadata
-from runtime.specs import GRAPHS
-from sam2_export.configs import ALL_MODELS
-from sam2_export.onnx_export import check_graph
+from sam2_trt.core.metadata import VALIDATION_FILENAME, load_metadata
+from sam2_trt.core.specs import GRAPHS
+from sam2_trt.export.configs import ALL_MODELS
+from sam2_trt.export.onnx_export import check_graph
 from tests.conftest import run_cli
 
 
@@ -37,7 +37,7 @@ def _assert_valid_model_dir(out, image_size, family):
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ALL_MODELS, ids=[m.short for m in ALL_MODELS])
 def test_official_model_exports_and_validates_at_1024(model, tmp_path):
-    from sam2_export.random_weights import write_random_checkpoint
+    from sam2_trt.export.random_weights import write_random_checkpoint
 
     ckpt = write_random_checkpoint(model, tmp_path / f"{model.long}.pt", seed=0)
     out = tmp_path / "model"

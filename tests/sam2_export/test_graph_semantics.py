@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from runtime.specs import GRAPHS, MEMORY_ATTENTION
-from sam2_export.validate import sample_inputs
+from sam2_trt.core.specs import GRAPHS, MEMORY_ATTENTION
+from sam2_trt.export.validate import sample_inputs
 
 
 @pytest.fixture(scope="module")
 def tiny512(tiny_checkpoint, tmp_path_factory):
-    from sam2_export.exporter import export_model
+    from sam2_trt.export.exporter import export_model
 
     out = tmp_path_factory.mktemp("semantics") / "model"
     export_model("sam2.1_hiera_t", out, checkpoint=tiny_checkpoint, image_size=512, log=lambda m: None)

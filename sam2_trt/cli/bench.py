@@ -6,12 +6,12 @@ import argparse
 import importlib
 
 SCRIPTS = {  # bench name -> (module, what it measures)
-    "video": ("benchmarks.video", "propagate_in_video FPS end to end, ours and official"),
-    "image": ("benchmarks.image", "set_image / predict latency and automatic mask generation, ours and official"),
-    "memory": ("benchmarks.video_memory", "peak RSS (and GPU memory) against video length, ours and official"),
-    "precision": ("benchmarks.precision", "fp16/bf16 error of the precision policy (ONNX Runtime, CPU)"),
-    "kernels": ("benchmarks.kernels", "the CUDA post-processing kernels against numpy and torch (GPU)"),
-    "report": ("benchmarks.report", "the README's result tables from benchmarks/results/*.json"),
+    "video": ("sam2_trt.benchmarks.video", "propagate_in_video FPS end to end, ours and official"),
+    "image": ("sam2_trt.benchmarks.image", "set_image / predict latency and automatic mask generation, ours and official"),
+    "memory": ("sam2_trt.benchmarks.video_memory", "peak RSS (and GPU memory) against video length, ours and official"),
+    "precision": ("sam2_trt.benchmarks.precision", "fp16/bf16 error of the precision policy (ONNX Runtime, CPU)"),
+    "kernels": ("sam2_trt.benchmarks.kernels", "the CUDA post-processing kernels against numpy and torch (GPU)"),
+    "report": ("sam2_trt.benchmarks.report", "the README's result tables from sam2_trt.benchmarks/results/*.json"),
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from .errors import Sam2TrtError
+from sam2_trt.core.errors import Sam2TrtError
 
 EXIT_INTERRUPTED = 130
 

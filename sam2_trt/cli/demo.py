@@ -2,28 +2,25 @@
 
     sam2-trt demo        # -> sam2_trt_demo/overlay.mp4, masks/, demo.json, and an FPS line
 
-The checkpoint and the exported model directory are cached ($SAM2_TRT_CACHE, default ~/.cache/sam2-trt), so
-a second run only tracks. Offline, the demo says so and falls back to seeded random weights, and labels every
-output as such (a stderr line, a caption burned into the video, `weights` in demo.json): the pipeline and the
-speed are real, the masks are not.
+The checkpoint and the export are cached (sam2_trt.export.cached_exports), so a second run only tracks.
+Offline, the demo says so and falls back to seeded random weights, and labels every output as such (a stderr
+line, a caption burned into the video, `weights` in demo.json): the pipeline and the speed are real, the masks
+are not.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parent / "assets"
-CLIP = ASSETS / "demo_clip.mp4"
-PROMPTS = ASSETS / "demo_prompts.json"
-RANDOM_SEED = 0
+from .engines import install_build_on_first_use
+from .track import parse_prompts, positive_int
+
 RANDOM_CAPTION = "RANDOM WEIGHTS (offline): the masks are meaningless, the speed is real"
 
 
 def add_parser(sub) -> None:
-    from runtime.track_cli import positive_int
 
     p = sub.add_parser(
         "demo", help="export a model and track the bundled clip: the first command to try",
@@ -45,68 +42,20 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def demo_prompts(path: Path = PROMPTS) -> list:
+def demo_prompts(path: Path | None = None) -> list:
     """The shipped prompts as ObjectPrompts, through the same parser as `sam2-trt track`'s flags."""
-    from runtime.track_cli import parse_prompts
+    from sam2_trt.export.cached_exports import PROMPTS
 
-    d = json.loads(Path(path).read_text())
+    d = json.loads(Path(path or PROMPTS).read_text())
     points = [f"{p['frame']},{p['x']},{p['y']},{p['obj_id']},{p.get('label', 1)}" for p in d.get("points", [])]
     boxes = [f"{b['frame']},{b['x0']},{b['y0']},{b['x1']},{b['y1']},{b['obj_id']}" for b in d.get("boxes", [])]
     return parse_prompts(points, boxes)
 
 
-def cached_export_dir(model, image_size: int, official: bool) -> Path:
-    """Where the demo (and the benchmarks) keep an export: one per model, size and kind of weights."""
-    from .download import cache_root
-
-    kind = "official" if official else f"random{RANDOM_SEED}"
-    return cache_root() / "models" / f"{model.short}-{image_size}px-{kind}"
-
-
-def cached_export_usable(model_dir: Path, log) -> bool:
-    """True when model_dir holds a complete export; an unusable one is removed (so it is exported again)."""
-    from runtime.errors import Sam2TrtError
-    from runtime.metadata import load_metadata
-
-    if not model_dir.is_dir():
-        return False
-    try:
-        load_metadata(model_dir).verify_graphs(check_hashes=False)  # the predictor checks the hashes
-        return True
-    except Sam2TrtError as e:
-        log(f"re-exporting: the cached export {model_dir} is unusable ({e})")
-        shutil.rmtree(model_dir)
-        return False
-
-
-def prepare_model(model, image_size: int, random_weights: bool, log) -> tuple[Path, str]:
-    """(cached model directory, weights label): exported once per model, size and kind of weights."""
-    from .download import CheckpointDownloadError, download_checkpoint
-    from .exporter import export_model
-
-    checkpoint, weights = None, "random (--random-weights)"
-    if not random_weights:
-        try:
-            checkpoint, weights = download_checkpoint(model, log=log), "official"
-        except CheckpointDownloadError as e:
-            log(f"sam2-trt demo: {e}")
-            log(f"sam2-trt demo: OFFLINE: falling back to seeded random weights (seed {RANDOM_SEED}); the outputs "
-                f"are labelled as such: the masks are meaningless, the pipeline and the speed are real")
-            weights = "random (offline)"
-    model_dir = cached_export_dir(model, image_size, official=checkpoint is not None)
-    if cached_export_usable(model_dir, log):
-        log(f"using the cached export {model_dir}")
-        return model_dir, weights
-    log(f"exporting {model.short} at {image_size}px to {model_dir} (once; later runs reuse it)")
-    export_model(model.short, model_dir, checkpoint=checkpoint,
-                 random_weights_seed=None if checkpoint else RANDOM_SEED, image_size=image_size, log=log)
-    return model_dir, weights
-
-
 def default_image_size(backend: str, device: str, log) -> int:
     """1024 (the official size) when the backend runs on a GPU; 512 on the CPU, so the first command finishes
     in minutes there (memory attention at 1024 px is ~16x the work and ~1.3 GB per object)."""
-    from runtime.backends import select_backend
+    from sam2_trt.runtime.backends import select_backend
 
     chosen = select_backend(backend, device)
     if chosen.device == "cuda":
@@ -118,10 +67,12 @@ def default_image_size(backend: str, device: str, log) -> int:
 def run(args) -> int:
     import logging
 
-    from runtime.track_cli import track_to_dir
+    from sam2_trt.export.cached_exports import CLIP, prepare_model
+    from sam2_trt.export.checkpoint import check_image_size
+    from sam2_trt.export.configs import resolve_model_name
+    from sam2_trt.runtime.track import track_to_dir
 
-    from .checkpoint import check_image_size
-    from .configs import resolve_model_name
+    install_build_on_first_use()
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # the backend line of SAM2Model.load
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731

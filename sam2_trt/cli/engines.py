@@ -1,15 +1,14 @@
-"""`sam2-trt build` and `sam2-trt check` (registered by sam2_export/cli.py; `python -m engines` runs them too,
-which is how the runtime builds a missing engine on first use without importing this package)."""
+"""`sam2-trt build` and `sam2-trt check`: TensorRT engines for a model directory, and their error against ONNX
+Runtime. `export --build` shares the engine options and `build_and_check`."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from runtime.engine_record import DEFAULT_PRECISION, PRECISIONS
-from runtime.specs import GRAPHS
+from sam2_trt.core.engine_record import DEFAULT_PRECISION, PRECISIONS
+from sam2_trt.core.specs import GRAPHS
 
 EXIT_CODES = "Exit codes: 0 ok, 2 usage, 3 bad input, 4 an engine beyond its tolerance, 5 TensorRT missing, " \
              "6 TensorRT failed to build, 130 interrupted."
@@ -17,7 +16,7 @@ EXIT_CODES = "Exit codes: 0 ok, 2 usage, 3 bad input, 4 an engine beyond its tol
 
 def add_build_options(p, with_model_dir: bool = True) -> None:
     """The engine options, shared by `build` and `export --build`."""
-    from .profiles import DEFAULT_MAX_OBJECTS, ProfileLimits
+    from sam2_trt.engines.profiles import DEFAULT_MAX_OBJECTS, ProfileLimits
 
     d = ProfileLimits()
     if with_model_dir:
@@ -42,7 +41,7 @@ def add_build_options(p, with_model_dir: bool = True) -> None:
     p.add_argument("--no-check", action="store_true", help="skip the check against ONNX Runtime after building")
 
 
-def add_parsers(sub) -> None:
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "build", help="compile a model directory's graphs into TensorRT engines for this GPU",
         description="Compile the four ONNX graphs of an exported model into TensorRT engines for this GPU and "
@@ -75,8 +74,8 @@ def add_parsers(sub) -> None:
 
 
 def options_from_args(args):
-    from .builder import BuildError, BuildOptions
-    from .profiles import ProfileLimits
+    from sam2_trt.engines.builder import BuildError, BuildOptions
+    from sam2_trt.engines.profiles import ProfileLimits
 
     try:
         limits = ProfileLimits(max_objects=args.max_objects, max_points=args.max_points, max_slots=args.max_slots,
@@ -92,9 +91,9 @@ def _log(msg: str) -> None:
 
 
 def build_and_check(model_dir, options, graphs=None, device: str = "cuda", check: bool = True) -> int:
-    from runtime.backends import parse_device
+    from sam2_trt.runtime.backends import parse_device
 
-    from .builder import BuildError, build_engines
+    from sam2_trt.engines.builder import BuildError, build_engines
 
     kind, device_id = parse_device(device)
     if kind != "cuda":
@@ -107,9 +106,9 @@ def build_and_check(model_dir, options, graphs=None, device: str = "cuda", check
 
 
 def _report(model_dir, backend, device, precision, graphs, seed, json_path) -> int:
-    from runtime.graph_check import format_reports, reports_to_json
+    from sam2_trt.core.graph_check import format_reports, reports_to_json
 
-    from .check import check_model
+    from sam2_trt.engines.check import check_model
 
     reports = check_model(model_dir, backend=backend, device=device, precision=precision, graphs=graphs, seed=seed,
                           log=_log)
@@ -134,10 +133,25 @@ def run_check(args) -> int:
                    args.json)
 
 
-def main(argv=None) -> int:
-    """`python -m engines build|check ...`: the same commands with the same exit codes."""
-    from runtime.command import run_command
 
-    parser = argparse.ArgumentParser(prog="python -m engines")
-    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    return run_command(parser.parse_args(argv))
+def build_in_child_process(model_dir, graph: str, precision: str, device_id: int) -> None:
+    """The engine builder the CLI installs in the runtime (runtime/backends/engine_builds.py): `sam2-trt build`
+    for one graph in a child process, its progress on our stderr, so the builder's peak memory is returned to
+    the system when it exits."""
+    import subprocess
+
+    from sam2_trt.engines.builder import BuildError
+
+    cmd = [sys.executable, "-m", "sam2_trt.cli", "build", str(model_dir), "--precision", precision, "--graphs",
+           graph, "--device", f"cuda:{device_id}"]
+    code = subprocess.call(cmd)
+    if code != 0:
+        raise BuildError(f"`sam2-trt build {model_dir} --precision {precision} --graphs {graph}` exited {code} "
+                         f"(its messages are above); fix that and run it again", code=BuildError.BUILD_FAILED)
+
+
+def install_build_on_first_use() -> None:
+    """Commands that load a model (segment, track, demo) build a missing TensorRT engine instead of failing."""
+    from sam2_trt.runtime.backends.engine_builds import install_engine_builder
+
+    install_engine_builder(build_in_child_process)

@@ -1,20 +1,17 @@
-"""The `sam2-trt` command. Each subcommand imports its heavy dependencies only when it runs, so `--help`
-works without torch, TensorRT or a GPU.
-
-This dispatcher lives in the first stage of the pipeline (sam2_export) because it is the one package allowed
-to reach every later stage; the runtime never imports it.
-"""
+"""`sam2-trt export`: an official checkpoint -> a model directory of four validated ONNX graphs (optionally
+followed by `build`)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
-from .configs import ALL_MODELS
-from runtime.command import run_command
+from . import engines as engines_cli
 
 
-def _add_export(sub) -> None:
+def add_parser(sub) -> None:
+    from sam2_trt.export.configs import ALL_MODELS  # torch-free
+
     p = sub.add_parser(
         "export", help="export an official checkpoint to four validated ONNX graphs",
         description="Trace an official SAM 2 / SAM 2.1 checkpoint into four ONNX graphs (image encoder, prompt "
@@ -40,33 +37,27 @@ def _add_export(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it holds an earlier sam2-trt export")
     p.add_argument("--build", action="store_true",
                    help="then build TensorRT engines for this GPU, as `sam2-trt build DIR` with the options below")
-    from engines.cli import add_build_options
-
-    add_build_options(p.add_argument_group("engine options (with --build; see `sam2-trt build -h`)"),
-                      with_model_dir=False)
-    p.set_defaults(run=_run_export)
+    engines_cli.add_build_options(p.add_argument_group("engine options (with --build; see `sam2-trt build -h`)"),
+                                  with_model_dir=False)
+    p.set_defaults(run=run)
 
 
-def _run_export(args) -> int:
-    from runtime.specs import DEFAULT_OPSET
-
-    from .exporter import export_model
+def run(args) -> int:
+    from sam2_trt.core.specs import DEFAULT_OPSET
+    from sam2_trt.export.exporter import export_model
 
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     build_options = None
     if args.build:  # the engine options and TensorRT before minutes of export, not after
-        from engines.builder import require_tensorrt
-        from engines.cli import options_from_args
+        from sam2_trt.engines.builder import require_tensorrt
 
-        build_options = options_from_args(args)
+        build_options = engines_cli.options_from_args(args)
         require_tensorrt()
     checkpoint = args.checkpoint
     if checkpoint is not None:
-        from pathlib import Path
-
-        from .checkpoint import check_image_size
-        from .download import resolve_checkpoint
-        from .exporter import check_output_dir
+        from sam2_trt.export.checkpoint import check_image_size
+        from sam2_trt.export.download import resolve_checkpoint
+        from sam2_trt.export.exporter import check_output_dir
 
         # The cheap checks first, so a bad --out or --image-size never waits for a download.
         check_image_size(1024 if args.image_size is None else args.image_size)
@@ -77,36 +68,5 @@ def _run_export(args) -> int:
         image_size=args.image_size, opset=args.opset or DEFAULT_OPSET, overwrite=args.overwrite, log=log)
     print(f"exported {len(result.reports)} validated outputs to {result.model_dir} in {result.seconds:.0f}s")
     if build_options is not None:
-        from engines.cli import build_and_check
-
-        return build_and_check(result.model_dir, build_options, check=not args.no_check)
+        return engines_cli.build_and_check(result.model_dir, build_options, check=not args.no_check)
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sam2-trt", description="SAM 2 / SAM 2.1 export and inference "
-                                     "without PyTorch: ONNX graphs, TensorRT engines, a drop-in runtime.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_export(sub)
-    from runtime import segment_cli, track_cli
-
-    from . import demo
-
-    from engines import cli as engines_cli
-
-    engines_cli.add_parsers(sub)
-    segment_cli.add_parser(sub)
-    track_cli.add_parser(sub)
-    demo.add_parser(sub)
-    from benchmarks import cli as bench_cli
-
-    bench_cli.add_parser(sub)
-    return parser
-
-
-def main(argv=None) -> int:
-    return run_command(build_parser().parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

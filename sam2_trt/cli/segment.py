@@ -44,9 +44,12 @@ def run(args) -> int:
     import numpy as np
     from PIL import Image
 
-    from .overlay import draw_overlay
+    from sam2_trt.runtime.overlay import draw_overlay
+
+    from .engines import install_build_on_first_use
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    install_build_on_first_use()
     if not args.auto and not args.point and not args.box:
         print("sam2-trt segment: error: give --point and/or --box, or --auto", file=sys.stderr)
         return 2
@@ -59,11 +62,11 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     if args.auto:
-        from .automatic_mask_generator import SAM2AutomaticMaskGenerator
+        from sam2_trt.runtime.automatic_mask_generator import SAM2AutomaticMaskGenerator
 
         gen = SAM2AutomaticMaskGenerator.load(args.model, backend=args.backend, device=args.device,
                                               points_per_side=args.points_per_side, output_mode="uncompressed_rle")
-        from .amg_utils import coco_encode_rle, rle_to_mask
+        from sam2_trt.runtime.amg_utils import coco_encode_rle, rle_to_mask
 
         records = sorted(gen.generate(image), key=lambda r: -r["area"])
         masks = [rle_to_mask(r["segmentation"]) for r in records]
@@ -77,7 +80,7 @@ def run(args) -> int:
         Image.fromarray(draw_overlay(image, masks)).save(out / "overlay.png")
         print(f"{len(records)} masks in {time.time() - t0:.2f}s -> {out}/masks.json, labels.png, overlay.png")
         return 0
-    from .image_predictor import SAM2ImagePredictor
+    from sam2_trt.runtime.image_predictor import SAM2ImagePredictor
 
     predictor = SAM2ImagePredictor.load(args.model, backend=args.backend, device=args.device)
     predictor.set_image(image)
