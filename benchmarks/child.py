@@ -1,15 +1,21 @@
 """Each measurement runs in a fresh interpreter, so that one run's threads, caches, allocator pools and peak
 memory cannot leak into the next: the parent passes the job as JSON, the child prints its result as the last
-line of stdout (its progress goes to stderr, which the parent leaves on the terminal)."""
+line of stdout (its progress goes to stderr, which the parent leaves on the terminal).
+
+    python -m sam2_trt.benchmarks.child MODULE JOB_JSON    # prints json.dumps(MODULE.run_child(job))
+
+The child inherits the caller's current directory (a relative --checkpoint or --model-dir means the same in
+both) and installs the in-process TensorRT engine builder, so a missing engine is built when the child first
+loads the model, outside the timed passes.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import resource
 import subprocess
 import sys
-
-from benchmarks.models import REPO
 
 
 def peak_rss_mb() -> float:
@@ -19,9 +25,22 @@ def peak_rss_mb() -> float:
 
 
 def run_in_child(module: str, job: dict) -> dict:
-    """`python -m <module> --child <job as JSON>` from the repository root; its result, or {"error": ...}."""
-    cmd = [sys.executable, "-m", module, "--child", json.dumps(job)]
-    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    """`module.run_child(job)` in a fresh interpreter (module: a dotted name, e.g. sam2_trt.benchmarks.video);
+    its result, or {"error": ...} when the child fails."""
+    cmd = [sys.executable, "-m", "sam2_trt.benchmarks.child", module, json.dumps(job)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         return {"error": f"{module} exited with status {proc.returncode} (its stderr is above)"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _main(module: str, job: str) -> None:
+    from sam2_trt.engines import enable_build_on_first_use
+
+    measured = importlib.import_module(module)
+    enable_build_on_first_use()
+    print(json.dumps(measured.run_child(json.loads(job))))
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:])

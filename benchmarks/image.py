@@ -1,8 +1,8 @@
 """Image segmentation latency, ours against the official SAM2ImagePredictor / SAM2AutomaticMaskGenerator.
 
-    python -m benchmarks.image [--models ...] [--image-sizes 1024] [--image-size-px 1280x720] [--backends ...]
-                               [--precision fp16] [--points-per-side N] [--device cuda|cpu]
-                               [--checkpoint PT --model-dir DIR] [--out DIR]
+    sam2-trt bench image [--models ...] [--image-sizes 1024] [--image-px 1280x720] [--backends ...]
+                         [--precision fp16] [--points-per-side N] [--no-official] [--device cuda|cpu]
+                         [--checkpoint PT --model-dir DIR] [--results DIR]
 
 Three numbers per model and side, each after explicit warm-up calls, as the median of timed repetitions:
   * encoder: `set_image(image)` (preprocessing, image encoder, features kept for predict);
@@ -11,26 +11,25 @@ Three numbers per model and side, each after explicit warm-up calls, as the medi
     otherwise), records with boolean masks on the host.
 Each side runs in a fresh child process. The official classes run on a GPU under bf16 autocast (as their README)
 and in fp32 on a CPU. The official SAM2ImagePredictor hard-codes 1024 px feature sizes (_bb_feat_sizes), so at
-another export size they are set from it. Results: a table and benchmarks/results/image-<machine>-<date>.json.
+another export size they are set from it. Results: a table and <--results>/image-<machine>-<date>.json (default
+./benchmarks/results).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
+import copy
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.environment import describe, gpu_description, machine_label
-from benchmarks.child import run_in_child
-from benchmarks.models import bench_models
-from benchmarks.results_file import RESULTS, write_result
-from benchmarks.scene import MovingScene, frame_size
+from sam2_trt.benchmarks.environment import describe, gpu_description, machine_label
+from sam2_trt.benchmarks.child import run_in_child
+from sam2_trt.benchmarks.models import bench_models
+from sam2_trt.benchmarks.results_file import write_result
+from sam2_trt.benchmarks.scene import MovingScene
 
 GPU_DEFAULTS = {"models": ["sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l"],
                 "image_sizes": [1024], "points_per_side": 32, "warmup": 3, "reps": {"encoder": 20, "predict": 100,
@@ -61,7 +60,7 @@ def run_child(job: dict) -> dict:
     device, warmup, reps = job["device"], job["warmup"], job["reps"]
     amg_args = {"points_per_side": job["points_per_side"]}
     if job["side"] == "official":
-        from benchmarks import official
+        from sam2_trt.benchmarks import official
 
         predictor_cls, generator_cls = official.image_classes()
         model = official.image_model(job["config"], job["checkpoint"], job["image_size"], device)
@@ -75,7 +74,7 @@ def run_child(job: dict) -> dict:
         def sync():
             official.synchronize(device)
     else:
-        from runtime import SAM2AutomaticMaskGenerator, SAM2ImagePredictor
+        from sam2_trt.runtime import SAM2AutomaticMaskGenerator, SAM2ImagePredictor
 
         predictor = SAM2ImagePredictor.load(job["model_dir"], backend=job["backend"], device=device,
                                             precision=job["precision"])
@@ -117,32 +116,29 @@ def print_row(r: dict, header: bool) -> None:
           f"{ratio:>26}", flush=True)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.image", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda when there is a GPU)")
-    ap.add_argument("--models", nargs="+", help="official model names (default: all four on a GPU, tiny on a CPU)")
-    ap.add_argument("--image-sizes", type=int, nargs="+", help="export sizes (default 1024)")
-    ap.add_argument("--image-px", type=frame_size, default=(720, 1280), help="WIDTHxHEIGHT of the test image")
-    ap.add_argument("--backends", nargs="+", help="our backends (default: every one available here)")
-    ap.add_argument("--precision", default="fp16", help="TensorRT engine precision (default fp16)")
-    ap.add_argument("--points-per-side", type=int, help="automatic mask generator grid (default 32; 16 on a CPU)")
-    ap.add_argument("--no-official", action="store_true", help="measure only our backends")
-    ap.add_argument("--checkpoint", type=Path, help="an official checkpoint (with --model-dir: its export)")
-    ap.add_argument("--model-dir", type=Path, help="our export of --checkpoint")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.child:
-        print(json.dumps(run_child(json.loads(args.child))))
-        return 0
-    from benchmarks.video import available_backends, sides
+def with_defaults(args):
+    """A copy of `args` (the options of `sam2-trt bench image`) with the device's defaults filled in where an
+    option is None: the device itself and GPU_DEFAULTS or CPU_DEFAULTS, which also give `warmup` (untimed calls)
+    and `reps` ({measurement: timed calls}), which have no option."""
+    args = copy.copy(args)
+    if args.device is None:
+        args.device = "cuda" if gpu_description() else "cpu"
+    defaults = GPU_DEFAULTS if args.device.startswith("cuda") else CPU_DEFAULTS
+    for key, value in defaults.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return args
 
-    device = args.device or ("cuda" if gpu_description() else "cpu")
-    defaults = GPU_DEFAULTS if device.startswith("cuda") else CPU_DEFAULTS
-    models = bench_models(args.models or defaults["models"], args.image_sizes or defaults["image_sizes"],
-                          args.checkpoint, args.model_dir)
+
+def run(args) -> int:
+    """`sam2-trt bench image` (args: its options, sam2_trt.cli.bench): measure every model and side, print the
+    table and write the results file under args.results. Returns the exit code."""
+    from sam2_trt.benchmarks.video import available_backends, sides
+
+    args = with_defaults(args)
+    device = args.device
+    models = bench_models(args.models, args.image_sizes, args.checkpoint, args.model_dir)
     backends = available_backends(device, args.backends)
-    pps = args.points_per_side or defaults["points_per_side"]
     h, w = args.image_px
     modes = [] if args.no_official else ["bf16" if device.startswith("cuda") else "fp32"]
     rows = []
@@ -153,12 +149,12 @@ def main(argv=None) -> int:
                 label = f"official {settings['mode']}"
             job = {"side": side, "config": model.config, "checkpoint": str(model.checkpoint),
                    "model_dir": str(model.model_dir), "image_size": model.image_size, "image_hw": [h, w],
-                   "device": device, "warmup": defaults["warmup"], "reps": defaults["reps"],
-                   "points_per_side": pps, **settings}
+                   "device": device, "warmup": args.warmup, "reps": args.reps,
+                   "points_per_side": args.points_per_side, **settings}
             print(f"measuring {model.name} {model.image_size}px: {label}", file=sys.stderr, flush=True)
             row = {"model": model.name, "image_size": model.image_size, "side": side, "label": label,
                    "device": job["device"], **{k: v for k, v in settings.items() if k != "device"},
-                   **run_in_child("benchmarks.image", job)}
+                   **run_in_child("sam2_trt.benchmarks.image", job)}
             if side == "official" and "error" not in row:
                 official_row = row
             elif official_row is not None and "error" not in row:
@@ -169,11 +165,8 @@ def main(argv=None) -> int:
     env = describe()
     result = {"benchmark": "image", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_label(env),
               "environment": env, "models": [m.describe() for m in models],
-              "settings": {"image_size_px": f"{w}x{h}", "points_per_side": pps, "device": device,
-                           "warmup": defaults["warmup"], "reps": defaults["reps"]}, "rows": rows}
-    print(f"wrote {write_result(args.out, 'image', machine_label(env), result)}")
+              "settings": {"image_size_px": f"{w}x{h}", "points_per_side": args.points_per_side, "device": device,
+                           "warmup": args.warmup, "reps": args.reps}, "rows": rows}
+    print(f"wrote {write_result(args.results, 'image', machine_label(env), result)}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Benchmark every runtime.gpu kernel against its numpy twin (CPU) and the torch equivalent (GPU), same inputs.
 
-    python -m benchmarks.kernels [--warmup 10] [--reps 100] [--cpu-reps 3] [--only NAME] [--out DIR]
+    sam2-trt bench kernels [--warmup 10] [--reps 100] [--cpu-reps 3] [--only NAME] [--results DIR]
 
 GPU times are per call, from CUDA events around `reps` back-to-back calls after `warmup` calls on one stream:
 what a pipeline sees, launch overhead and stream-ordered allocations included (`host_ms` is the wall time per
@@ -8,26 +8,25 @@ call, i.e. whether Python keeps up). CPU twins are timed with perf_counter (`cpu
 torch runs on its current stream with torch.cuda events; "-" where torch has no equivalent (the official
 hole filling needs the sam2._C extension), and the PIL-bicubic row compares with torch's bicubic+antialias,
 which is similar work but not the same numerics. Each row also records the kernel's max |difference| from
-its twin on these inputs. Results: a table on stdout and benchmarks/results/kernels-<gpu>-<date>.json naming
-the GPU, driver, CUDA, NVRTC and library versions. Needs a CUDA GPU: without one it exits with status 2.
+its twin on these inputs. Results: a table on stdout and <--results>/kernels-<gpu>-<date>.json (default
+./benchmarks/results) naming the GPU, driver, CUDA, NVRTC and library versions. Needs a CUDA GPU: without one it
+exits with status 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from benchmarks.environment import describe
-from benchmarks.results_file import RESULTS, write_result
-from runtime import ops
-from runtime.gpu import DeviceArray, Stream, kernels, unavailable_reason
-from runtime.gpu.device import check, cuda_runtime
+from sam2_trt.benchmarks.environment import describe
+from sam2_trt.benchmarks.results_file import write_result
+from sam2_trt.runtime import ops
+from sam2_trt.runtime.gpu import DeviceArray, Stream, kernels, unavailable_reason
+from sam2_trt.runtime.gpu.device import check, cuda_runtime
 
 
 
@@ -218,7 +217,7 @@ def cuda_fields(torch) -> dict:
     import cuda.bindings
     import cv2
 
-    from runtime.gpu import compiler, device
+    from sam2_trt.runtime.gpu import compiler, device
 
     rt = cuda_runtime()
     dev_id = device.current_device()
@@ -237,18 +236,12 @@ def cuda_fields(torch) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.kernels", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--warmup", type=int, default=10, help="GPU calls before timing (compilation, pool growth)")
-    ap.add_argument("--reps", type=int, default=100, help="timed GPU calls per kernel")
-    ap.add_argument("--cpu-reps", type=int, default=3, help="timed calls of each numpy twin")
-    ap.add_argument("--only", action="append", help="run only this kernel (repeatable)")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
-    args = ap.parse_args(argv)
-
+def run(args) -> int:
+    """`sam2-trt bench kernels` (args: its options, sam2_trt.cli.bench): time every kernel, print the table and
+    write the results file under args.results. Returns the exit code (2: no usable CUDA GPU)."""
     reason = unavailable_reason()
     if reason is not None:
-        print(f"benchmarks.kernels needs a CUDA GPU, and there is none usable here: {reason}", file=sys.stderr)
+        print(f"sam2-trt bench kernels needs a CUDA GPU, and there is none usable here: {reason}", file=sys.stderr)
         return 2
     torch, F = load_torch()
     stream = Stream.create()
@@ -270,7 +263,7 @@ def main(argv=None) -> int:
     result = {"benchmark": "kernels", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": env["gpu_name"],
               "environment": env,
               "warmup": args.warmup, "reps": args.reps, "cpu_reps": args.cpu_reps, "results": rows}
-    path = write_result(args.out, "kernels", env["gpu_name"], result)
+    path = write_result(args.results, "kernels", env["gpu_name"], result)
     print(f"\n{env['gpu_name']} (sm {env['compute_capability']}), driver CUDA {env['driver_cuda_version']}, "
           f"NVRTC {env['nvrtc']}, torch {env['torch']}: wrote {path}")
     return 0
@@ -288,6 +281,3 @@ def print_row(r: dict, header: bool) -> None:
           f"{ms(r['torch_ms'])} {r['speedup_vs_cpu']:7.1f} {xt:>7} {r['max_abs_diff_vs_twin']:9.2g}"
           + (f"  ({r['torch_note']})" if r["torch_note"] else ""))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,24 +1,23 @@
 """The model a benchmark compares on: one checkpoint for the official predictor, and our export of that same
 checkpoint.
 
-By default both come from seeded random weights (sam2_export.random_weights, seed 0; the speed and memory of a
-model do not depend on its weights), cached under $SAM2_TRT_CACHE (default ~/.cache/sam2-trt):
+By default both come from seeded random weights (sam2_trt.export.random_weights, seed 0; the speed and memory of
+a model do not depend on its weights), cached under $SAM2_TRT_CACHE (default ~/.cache/sam2-trt):
 `checkpoints/<model>-random0.pt` in the official format, and the export in `models/<model>-<size>px-random0`,
-exported once in a child process (importing torch would grow the caller, whose children inherit its RSS).
+exported once in a child process (benchmarks/child.py; importing torch would grow the caller, whose children
+inherit its RSS).
 With --checkpoint/--model-dir a user benchmarks real weights; the export must then name that checkpoint's
 sha256 in its metadata, so the two sides cannot silently run different weights.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sam2_export.demo import RANDOM_SEED as SEED  # the demo and the benchmarks share cached exports
-
-REPO = Path(__file__).resolve().parents[1]
+from sam2_trt.benchmarks.child import run_in_child
+from sam2_trt.export.cached_exports import RANDOM_SEED as SEED  # the demo and the benchmarks share cached exports
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,9 @@ def _log(msg: str) -> None:
 
 def random_model(name: str, image_size: int) -> BenchModel:
     """The seeded random-weight checkpoint and export of `name` at image_size, created on first use."""
-    from sam2_export.configs import resolve_model_name
-    from sam2_export.demo import cached_export_dir, cached_export_usable
-    from sam2_export.download import cache_root
+    from sam2_trt.export.configs import resolve_model_name
+    from sam2_trt.export.cached_exports import cached_export_dir, cached_export_usable
+    from sam2_trt.export.download import cache_root
 
     model = resolve_model_name(name)
     checkpoint = cache_root() / "checkpoints" / f"{model.short}-random{SEED}.pt"
@@ -51,17 +50,18 @@ def random_model(name: str, image_size: int) -> BenchModel:
     if not checkpoint.is_file() or not cached_export_usable(model_dir, _log):
         _log(f"preparing {model.short} (random weights, seed {SEED}) at {image_size}px: checkpoint {checkpoint}, "
              f"export {model_dir} (once)")
-        cmd = [sys.executable, "-m", "benchmarks.models", model.short, str(image_size), str(checkpoint),
-               str(model_dir)]
-        if subprocess.run(cmd, cwd=REPO).returncode != 0:
-            raise SystemExit(f"preparing the benchmark model failed: {' '.join(cmd)}")
+        job = {"model": model.short, "image_size": image_size, "checkpoint": str(checkpoint),
+               "model_dir": str(model_dir)}
+        failed = run_in_child("sam2_trt.benchmarks.models", job).get("error")
+        if failed:
+            raise SystemExit(f"preparing the benchmark model failed: {failed}")
     return BenchModel(model.short, model.config_path, image_size, checkpoint, model_dir, f"random (seed {SEED})")
 
 
 def user_model(checkpoint: Path, model_dir: Path) -> BenchModel:
     """A user's checkpoint and their export of it; refuses an export made from other weights."""
-    from runtime.metadata import load_metadata, sha256_file
-    from sam2_export.configs import resolve_model_name
+    from sam2_trt.core.metadata import load_metadata, sha256_file
+    from sam2_trt.export.configs import resolve_model_name
 
     meta = load_metadata(model_dir)
     recorded = meta.raw["checkpoint"].get("sha256")
@@ -84,19 +84,18 @@ def bench_models(names, image_sizes, checkpoint: Path | None, model_dir: Path | 
     return [random_model(n, s) for n in names for s in image_sizes]
 
 
-def _prepare(short: str, image_size: int, checkpoint: Path, model_dir: Path) -> None:
-    """Child process: write the random checkpoint and export it (the same state dict, seed SEED)."""
-    from sam2_export.configs import resolve_model_name
-    from sam2_export.exporter import export_model
-    from sam2_export.random_weights import write_random_checkpoint
+def run_child(job: dict) -> dict:
+    """Child process: write the random checkpoint job["checkpoint"] and export it to job["model_dir"] at
+    job["image_size"] (the same state dict, seed SEED). The files are the result: returns {}."""
+    from sam2_trt.export.configs import resolve_model_name
+    from sam2_trt.export.exporter import export_model
+    from sam2_trt.export.random_weights import write_random_checkpoint
 
-    model = resolve_model_name(short)
+    model = resolve_model_name(job["model"])
+    checkpoint, model_dir = Path(job["checkpoint"]), Path(job["model_dir"])
     if not checkpoint.is_file():
         write_random_checkpoint(model, checkpoint, SEED)
     if not model_dir.is_dir():
-        export_model(model.short, model_dir, random_weights_seed=SEED, image_size=image_size, overwrite=True,
-                     log=_log)
-
-
-if __name__ == "__main__":
-    _prepare(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+        export_model(model.short, model_dir, random_weights_seed=SEED, image_size=job["image_size"],
+                     overwrite=True, log=_log)
+    return {}

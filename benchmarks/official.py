@@ -28,7 +28,8 @@ def _stand_in(module: str):
         return importlib.import_module(module)
     except ImportError as e:
         raise SystemExit(f"measuring the official predictor on this machine needs the stand-ins in {module} "
-                         f"(run the benchmarks from a sam2-trt source checkout): {e}") from e
+                         f"(run `sam2-trt bench` in the root of a sam2-trt source checkout: the measuring child "
+                         f"imports them from its current directory): {e}") from e
 
 
 @contextlib.contextmanager
@@ -48,7 +49,7 @@ def running(device: str):
 
 def video_predictor(config: str, checkpoint, image_size: int, device: str, mode: str):
     """build_sam2_video_predictor with the image-size overrides of our export; mode from MODES[device kind]."""
-    from sam2_export.checkpoint import image_size_overrides
+    from sam2_trt.export.checkpoint import image_size_overrides
 
     if device == "cpu":
         # fp32 on CPU with the memory cast the official code leaves to CUDA autocast (an exact cast)
@@ -80,7 +81,7 @@ def image_classes():
 def image_model(config: str, checkpoint, image_size: int, device: str):
     from sam2.build_sam import build_sam2
 
-    from sam2_export.checkpoint import image_size_overrides
+    from sam2_trt.export.checkpoint import image_size_overrides
 
     return build_sam2(config, str(checkpoint), device=device, hydra_overrides_extra=image_size_overrides(image_size))
 

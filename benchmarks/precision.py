@@ -1,6 +1,7 @@
 """How far reduced precision moves each graph's outputs, with and without the precision policy's fp32 islands.
 
-    python -m benchmarks.precision [--model DIR] [--image-size 512] [--precisions fp16 bf16] [--out DIR]
+    sam2-trt bench precision [--model DIR] [--image-size 512] [--precisions fp16 bf16] [--seed 0] [--results DIR]
+    sam2-trt bench precision --markdown JSON     # the README table of a results file
 
 For every graph and validation case (seeded inputs covering the dynamic sizes, as the export's validation),
 the fp32 ONNX graph runs in ONNX Runtime on the CPU and is compared with:
@@ -13,19 +14,18 @@ next to the tolerance the policy records. TensorRT's kernels are not run here: o
 measures the engines themselves. Random weights (the default model) do not reproduce a trained model's
 activation range (the fp16 LayerNorm overflow needs it), so this measures rounding, not overflow.
 
-Results: a table on stdout and benchmarks/results/precision-<host>-<date>.json.
+Results: a table on stdout and <--results>/precision-<host>-<date>.json (default ./benchmarks/results).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.results_file import RESULTS, write_result
+from sam2_trt.benchmarks.results_file import write_result
 
 
 
@@ -42,11 +42,11 @@ def _run(model, inputs: dict) -> dict:
 def measure(model_dir: Path, precisions, seed: int = 0) -> list:
     import onnx
 
-    from engines.lower_precision import lower_precision, lowered_node_names
-    from engines.precision import policy_for, unconstrained_policy
-    from runtime.graph_check import sample_inputs
-    from runtime.metadata import load_metadata
-    from runtime.specs import GRAPHS
+    from sam2_trt.engines.lower_precision import lower_precision, lowered_node_names
+    from sam2_trt.engines.precision import policy_for, unconstrained_policy
+    from sam2_trt.core.graph_check import sample_inputs
+    from sam2_trt.core.metadata import load_metadata
+    from sam2_trt.core.specs import GRAPHS
 
     meta = load_metadata(model_dir)
     rows = []
@@ -98,7 +98,7 @@ def table(rows: list) -> str:
 def markdown(result: dict) -> str:
     """The README's table from a results file: worst relative error per output, policy vs no islands."""
     env = result["environment"]
-    lines = [f"Measured by `python -m benchmarks.precision` on {result['model']} at {result['image_size']} px "
+    lines = [f"Measured by `sam2-trt bench precision` on {result['model']} at {result['image_size']} px "
              f"(random weights) with ONNX Runtime {env['onnxruntime']} on {env['cpu']}; max |error| / max |fp32| "
              f"over the validation cases.", "",
              "| output | precision | how | policy | no fp32 islands | recorded tolerance |", "|---|---|---|---|---|---|"]
@@ -108,23 +108,15 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.precision", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, help="an exported model directory (default: the cached random-weight "
-                                               "sam2.1_hiera_t export at --image-size)")
-    ap.add_argument("--image-size", type=int, default=512)
-    ap.add_argument("--precisions", nargs="+", choices=("fp16", "bf16"), default=["fp16", "bf16"])
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
-    ap.add_argument("--markdown", type=Path, metavar="JSON", help="print the README table of a results file, run "
-                                                                   "nothing")
-    args = ap.parse_args(argv)
+def run(args) -> int:
+    """`sam2-trt bench precision` (args: its options, sam2_trt.cli.bench): measure every graph, print the table and
+    write the results file under args.results; with args.markdown, only print that file's README table."""
     if args.markdown is not None:
         print(markdown(json.loads(args.markdown.read_text())))
         return 0
-    from benchmarks.environment import describe
-    from benchmarks.models import random_model
-    from runtime.metadata import load_metadata
+    from sam2_trt.benchmarks.environment import describe
+    from sam2_trt.benchmarks.models import random_model
+    from sam2_trt.core.metadata import load_metadata
 
     model_dir = args.model if args.model is not None else random_model("sam2.1_hiera_t", args.image_size).model_dir
     meta = load_metadata(model_dir)
@@ -135,10 +127,7 @@ def main(argv=None) -> int:
     result = {"benchmark": "precision", "model": meta.model_name, "image_size": meta.image_size,
               "checkpoint": meta.raw.get("checkpoint"),
               "seed": args.seed, "seconds": time.time() - start, "environment": env, "rows": rows}
-    path = write_result(args.out, "precision", env["host"], result)
+    path = write_result(args.results, "precision", env["host"], result)
     print(f"wrote {path}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,8 +1,11 @@
 """The README's result tables, generated from the JSON files under benchmarks/results/ and nothing else.
 
-    python -m benchmarks.report            print every table
-    python -m benchmarks.report --write    rewrite the tables in README.md (between <!-- results:NAME --> markers)
-    python -m benchmarks.report --check    exit 1 if README.md's tables differ from the results files
+    sam2-trt bench report            print every table
+    sam2-trt bench report --write    rewrite the tables in README.md (between <!-- results:NAME --> markers)
+    sam2-trt bench report --check    exit 1 if README.md's tables differ from the results files
+
+Both paths are relative to the current directory unless given (--results DIR, --readme PATH): run it in the root
+of a source checkout to regenerate that checkout's README.
 
 Every row says where it was measured (the machine and date of its file); the library versions of each file are
 listed under its table. A results file that a benchmark script did not write has no place here.
@@ -10,19 +13,17 @@ listed under its table. A results file that a benchmark script did not write has
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
 from pathlib import Path
 
-from benchmarks.results_file import RESULTS
+from sam2_trt.benchmarks.results_file import DEFAULT_RESULTS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 SECTIONS = ("video", "image", "video_memory", "precision")
 
 
-def load(results: Path = RESULTS) -> dict:
+def load(results: Path = DEFAULT_RESULTS) -> dict:
     """{benchmark: [result, ...]} of every results file, oldest file first."""
     out = {}
     for path in sorted(results.glob("*.json")):
@@ -103,7 +104,7 @@ def memory_table(results: list) -> str:
 
 
 def precision_table(results: list) -> str:
-    from benchmarks.precision import markdown
+    from sam2_trt.benchmarks.precision import markdown
 
     return "\n\n".join(markdown(res) for res in results)
 
@@ -111,7 +112,7 @@ def precision_table(results: list) -> str:
 RENDER = {"video": video_table, "image": image_table, "video_memory": memory_table, "precision": precision_table}
 
 
-def tables(results: Path = RESULTS) -> dict:
+def tables(results: Path = DEFAULT_RESULTS) -> dict:
     found = load(results)
     return {name: RENDER[name](found[name]) for name in SECTIONS if name in found}
 
@@ -127,30 +128,25 @@ def rewrite(readme: str, generated: dict) -> str:
     return readme
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0])
-    group = ap.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help="rewrite the tables in README.md")
-    group.add_argument("--check", action="store_true", help="exit 1 if README.md's tables are not the generated ones")
-    ap.add_argument("--results", type=Path, default=RESULTS, help="the results directory")
-    args = ap.parse_args(argv)
+def run(args) -> int:
+    """`sam2-trt bench report` (args: its options, sam2_trt.cli.bench): print the tables of args.results, or
+    with args.write / args.check rewrite / compare the ones in args.readme. Returns the exit code."""
     generated = tables(args.results)
     if not args.write and not args.check:
         for name, table in generated.items():
             print(f"## {name}\n\n{table}\n")
         return 0
-    current = README.read_text()
+    if not args.readme.is_file():
+        raise ValueError(f"--readme {args.readme}: no such file (run this in the root of a source checkout, or "
+                         f"pass the README to rewrite)")
+    current = args.readme.read_text()
     updated = rewrite(current, generated)
     if args.check:
         if updated != current:
-            print("README.md's result tables differ from benchmarks/results/*.json: run python -m benchmarks.report "
-                  "--write", file=sys.stderr)
+            print(f"{args.readme}'s result tables differ from {args.results}/*.json: run `sam2-trt bench report "
+                  f"--write`", file=sys.stderr)
             return 1
         return 0
-    README.write_text(updated)
-    print(f"rewrote {', '.join(generated)} in {README}")
+    args.readme.write_text(updated)
+    print(f"rewrote {', '.join(generated)} in {args.readme}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,8 @@
-"""Where a benchmark's JSON goes: benchmarks/results/<benchmark>-<machine>-<date>.json, one writer for all."""
+"""Where a benchmark's JSON goes: <results>/<benchmark>-<machine>-<date>.json, one writer for all.
+
+The results folder is the user's (`sam2-trt bench NAME --results DIR`), by default benchmarks/results in the
+current directory: never next to the installed code, which may be a read-only site-packages.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import re
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_RESULTS = Path("benchmarks") / "results"  # relative: resolved against the current directory when used
 
 
 def write_result(out_dir: Path, benchmark: str, machine: str, result: dict) -> Path:

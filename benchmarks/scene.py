@@ -6,8 +6,6 @@ move on their own paths over a panning background, one per object, so that frame
 
 from __future__ import annotations
 
-import argparse
-import re
 from pathlib import Path
 
 import numpy as np
@@ -50,14 +48,6 @@ class MovingScene:
         return img
 
 
-def frame_size(text: str) -> tuple[int, int]:
-    """"WxH" (e.g. 640x360) -> (H, W), for argparse."""
-    m = re.fullmatch(r"(\d+)x(\d+)", text)
-    if not m or min(int(m[1]), int(m[2])) < 8:
-        raise argparse.ArgumentTypeError(f"frame size {text!r}: give WIDTHxHEIGHT in pixels, e.g. 640x360")
-    return int(m[2]), int(m[1])
-
-
 def clicks(scene: MovingScene, objects: int) -> list:
     """One positive click per object on frame 0: [(obj_id, points [1, 2] (x, y) float32, labels [1] int32)]."""
     return [(k + 1, np.array([scene.centre(k, 0)], np.float32), np.array([1], np.int32)) for k in range(objects)]
@@ -80,6 +70,6 @@ def write_clip(folder: Path, frames: int, h: int, w: int, discs: int) -> Path:
 
 
 def cached_clip(frames: int, h: int, w: int, discs: int) -> Path:
-    from sam2_export.download import cache_root
+    from sam2_trt.export.download import cache_root
 
     return write_clip(cache_root() / "clips" / f"moving-{w}x{h}-{discs}discs-{frames}f", frames, h, w, discs)

@@ -1,9 +1,9 @@
 """Video tracking FPS, end to end, ours against the official SAM2VideoPredictor in the same run.
 
-    python -m benchmarks.video [--models sam2.1_hiera_t ...] [--image-sizes 1024 512] [--objects 1 3 10]
-                               [--frames N] [--frame-size 854x480] [--backends ...] [--precision fp16]
-                               [--official-modes ...] [--warmup-frames N] [--reps N] [--device cuda|cpu]
-                               [--checkpoint PT --model-dir DIR] [--out DIR]
+    sam2-trt bench video [--models sam2.1_hiera_t ...] [--image-sizes 1024 512] [--objects 1 3 10]
+                         [--frames N] [--frame-size 854x480] [--backends ...] [--precision fp16]
+                         [--official-modes ...] [--warmup-frames N] [--reps N] [--device cuda|cpu]
+                         [--checkpoint PT --model-dir DIR] [--results DIR]
 
 One pass is what an application does: `init_state` on a folder of JPEG frames (decode and resize), one click per
 object on frame 0, `propagate_in_video` over every frame, and each frame's masks at video resolution on the host
@@ -15,13 +15,13 @@ Measured side by side: the official predictor (on a GPU under bf16 autocast, eag
 README; on a CPU in fp32) and each of our backends that can run here. Both load the same weights
 (benchmarks/models.py: seeded random weights by default). Targets: the official numbers of the same run are the
 baseline (README: CPU >= 1.5x official at tiny 1024 with one object; GPU >= 2x official vos_optimized, and
-10 objects at most 3x the time of one). Results: a table on stdout and benchmarks/results/video-<machine>-<date>.json.
+10 objects at most 3x the time of one). Results: a table on stdout and <--results>/video-<machine>-<date>.json
+(default ./benchmarks/results).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import copy
 import statistics
 import sys
 import time
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.environment import describe, gpu_description, machine_label
-from benchmarks.child import peak_rss_mb, run_in_child
-from benchmarks.models import BenchModel, bench_models
-from benchmarks.results_file import RESULTS, write_result
-from benchmarks.scene import MovingScene, cached_clip, clicks, frame_size
+from sam2_trt.benchmarks.environment import describe, gpu_description, machine_label
+from sam2_trt.benchmarks.child import peak_rss_mb, run_in_child
+from sam2_trt.benchmarks.models import BenchModel, bench_models
+from sam2_trt.benchmarks.results_file import write_result
+from sam2_trt.benchmarks.scene import MovingScene, cached_clip, clicks
 
 DISCS = 10  # the clip always has 10 discs; a case with k objects clicks the first k
 GPU_DEFAULTS = {"models": ["sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l"],
@@ -74,7 +74,7 @@ def measure(predictor, clip: Path, prompts: list, warmup_frames: int, reps: int,
 
 # -- the two sides, each in its own child process ---------------------------------------------------------------
 def run_official(job: dict) -> dict:
-    from benchmarks import official
+    from sam2_trt.benchmarks import official
 
     device = job["device"]
     t0 = time.perf_counter()
@@ -94,7 +94,7 @@ def run_official(job: dict) -> dict:
 
 
 def run_ours(job: dict) -> dict:
-    from runtime import SAM2VideoPredictor
+    from sam2_trt.runtime import SAM2VideoPredictor
 
     t0 = time.perf_counter()
     predictor = SAM2VideoPredictor.load(job["model_dir"], backend=job["backend"], device=job["device"],
@@ -125,7 +125,7 @@ def run_child(job: dict) -> dict:
 def available_backends(device: str, wanted: list | None) -> list:
     """Our backends to measure: `wanted`, or every one that can run on `device` (on a GPU, ONNX Runtime on the
     CPU is left out when a GPU backend runs: minutes per pass, and not what a GPU user runs)."""
-    from runtime.backends import unavailable_reasons
+    from sam2_trt.runtime.backends import unavailable_reasons
 
     if wanted:
         return wanted
@@ -197,27 +197,11 @@ def print_row(r: dict, header: bool) -> None:
           f"{scale:>8} {r['load_s']:7.1f} {r['peak_rss_mb']:11.0f}", flush=True)
 
 
-def parse_args(argv):
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.video", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda when there is a GPU)")
-    ap.add_argument("--models", nargs="+", help="official model names (default: all four on a GPU, tiny on a CPU)")
-    ap.add_argument("--image-sizes", type=int, nargs="+", help="export sizes (default 1024 512)")
-    ap.add_argument("--objects", type=int, nargs="+", help="objects tracked (default 1 3 10 on a GPU, 1 on a CPU)")
-    ap.add_argument("--frames", type=int, help="frames per pass (default 60 on a GPU, 16 on a CPU)")
-    ap.add_argument("--frame-size", type=frame_size, default=(480, 854), help="WIDTHxHEIGHT of the video")
-    ap.add_argument("--backends", nargs="+", help="our backends (default: every one available here)")
-    ap.add_argument("--precision", default="fp16", help="TensorRT engine precision (default fp16)")
-    ap.add_argument("--official-modes", nargs="*", help="official modes: eager-bf16 vos-bf16 on a GPU, fp32 on "
-                                                        "a CPU (default: all of the device's; none: skip it)")
-    ap.add_argument("--warmup-frames", type=int, help="frames of the untimed warm-up pass")
-    ap.add_argument("--reps", type=int, help="timed passes (the median is reported)")
-    ap.add_argument("--checkpoint", type=Path, help="an official checkpoint (with --model-dir: its export)")
-    ap.add_argument("--model-dir", type=Path, help="our export of --checkpoint")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
-    ap.add_argument("--child", help=argparse.SUPPRESS)  # internal: one measurement, described as JSON
-    args = ap.parse_args(argv)
-    if args.child:
-        return args
+def with_defaults(args):
+    """A copy of `args` (the options of `sam2-trt bench video`) with the device's defaults filled in where an
+    option is None: the device itself, GPU_DEFAULTS or CPU_DEFAULTS, and the official modes of the device kind.
+    Raises ValueError for object counts the clip cannot give."""
+    args = copy.copy(args)
     if args.device is None:
         args.device = "cuda" if gpu_description() else "cpu"
     defaults = GPU_DEFAULTS if args.device.startswith("cuda") else CPU_DEFAULTS
@@ -225,21 +209,18 @@ def parse_args(argv):
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.official_modes is None:
-        from benchmarks.official import MODES
+        from sam2_trt.benchmarks.official import MODES
 
         args.official_modes = list(MODES["cuda" if args.device.startswith("cuda") else "cpu"])
     if min(args.objects) < 1 or max(args.objects) > DISCS:
-        ap.error(f"--objects must be between 1 and {DISCS} (the clip has {DISCS} discs to click)")
-    if args.frames < 2 or args.reps < 1 or args.warmup_frames < 0:
-        ap.error("--frames must be >= 2, --reps >= 1 and --warmup-frames >= 0")
+        raise ValueError(f"--objects must be between 1 and {DISCS} (the clip has {DISCS} discs to click)")
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if args.child:
-        print(json.dumps(run_child(json.loads(args.child))))
-        return 0
+def run(args) -> int:
+    """`sam2-trt bench video` (args: its options, sam2_trt.cli.bench): measure every model, object count and
+    side, print the table and write the results file under args.results. Returns the exit code."""
+    args = with_defaults(args)
     models: list[BenchModel] = bench_models(args.models, args.image_sizes, args.checkpoint, args.model_dir)
     backends = available_backends(args.device, args.backends)
     h, w = args.frame_size
@@ -254,7 +235,7 @@ def main(argv=None) -> int:
                        "reps": args.reps, "device": args.device, **settings}
                 print(f"measuring {model.name} {model.image_size}px, {objects} object(s): {label}", file=sys.stderr,
                       flush=True)
-                result = run_in_child("benchmarks.video", job)
+                result = run_in_child("sam2_trt.benchmarks.video", job)
                 rows.append({"model": model.name, "image_size": model.image_size, "objects": objects,
                              "side": side, "label": label, "device": job["device"],
                              **{k: v for k, v in settings.items() if k != "device"}, **result})
@@ -267,11 +248,8 @@ def main(argv=None) -> int:
               "settings": {"frames": args.frames, "frame_size": f"{w}x{h}", "warmup_frames": args.warmup_frames,
                            "reps": args.reps, "device": args.device, "clip": str(clip)},
               "rows": rows, "summary": notes}
-    path = write_result(args.out, "video", machine_label(env), result)
+    path = write_result(args.results, "video", machine_label(env), result)
     print("\n" + "\n".join(notes))
     print(f"wrote {path}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,8 @@
 """Peak memory against video length: does a 1000-frame video fit in what a 100-frame video needs?
 
-    python -m benchmarks.video_memory [--frames 100 1000] [--models sam2.1_hiera_t] [--image-size 256]
-                                      [--backend auto] [--device cuda|cpu] [--objects 1] [--frame-size 640x360]
-                                      [--video-length] [--no-official] [--checkpoint PT --model-dir DIR] [--out DIR]
+    sam2-trt bench memory [--frames 100 1000] [--models sam2.1_hiera_t] [--image-size 256] [--backend auto]
+                          [--device cuda|cpu] [--objects 1] [--frame-size 640x360] [--video-length]
+                          [--no-official] [--checkpoint PT --model-dir DIR] [--results DIR]
 
 Each (side, length) runs in a fresh child process, so that one run's peak cannot hide another's.
   * ours: the child opens the model and pushes N synthetic frames into a SAM2VideoStream (a moving scene drawn
@@ -15,29 +15,27 @@ Each (side, length) runs in a fresh child process, so that one run's peak cannot
 Each child reports its peak RSS (getrusage ru_maxrss, which includes the model), the VmHWM of its own address
 space, VmRSS sampled after every frame (ours), and on a GPU the peak device memory (official: torch's allocator;
 ours: the device's used memory, sampled). The target: our longest run's peak RSS within 10% of the shortest's.
-FPS is reported too, but this benchmark is about memory; `benchmarks.video` measures speed.
+FPS is reported too, but this benchmark is about memory; `sam2-trt bench video` measures speed.
 
 Linux keeps in ru_maxrss the RSS a child had from its parent when it forked (exec_mmap in fs/exec.c), so the
 parent stays small (exports run in a child of their own) and each child also reports VmHWM; the two agree unless
 the parent grew. The default model is sam2.1_hiera_t with seeded random weights at 256 px (1000 frames take
-minutes on a CPU; benchmarks/models.py). Results: a table and benchmarks/results/video_memory-<machine>-<date>.json.
+minutes on a CPU; benchmarks/models.py). Results: a table and <--results>/video_memory-<machine>-<date>.json
+(default ./benchmarks/results).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.environment import describe, gpu_description, machine_label
-from benchmarks.child import peak_rss_mb, run_in_child
-from benchmarks.models import bench_models
-from benchmarks.results_file import RESULTS, write_result
-from benchmarks.scene import MovingScene, cached_clip, clicks, frame_size
+from sam2_trt.benchmarks.environment import describe, gpu_description, machine_label
+from sam2_trt.benchmarks.child import peak_rss_mb, run_in_child
+from sam2_trt.benchmarks.models import bench_models
+from sam2_trt.benchmarks.results_file import write_result
+from sam2_trt.benchmarks.scene import MovingScene, cached_clip, clicks
 
 TARGET = 0.10  # our longest run's peak RSS may exceed the shortest's by at most this fraction
 
@@ -58,7 +56,7 @@ def device_used_mb(device: str) -> float | None:
     """Memory in use on the GPU now (all processes: cudaMemGetInfo), or None on the CPU."""
     if not device.startswith("cuda"):
         return None
-    from runtime.gpu.device import check, cuda_runtime
+    from sam2_trt.runtime.gpu.device import check, cuda_runtime
 
     free, total = check(cuda_runtime().cudaMemGetInfo(), "cudaMemGetInfo")
     return (total - free) / 2**20
@@ -78,7 +76,7 @@ def _memory_fields(n: int, rss: np.ndarray, rss_loaded, seconds: float) -> dict:
 
 def run_ours(job: dict) -> dict:
     """One stream of job["frames"] frames in this process; returns its measurements."""
-    from runtime.video.stream import SAM2VideoStream
+    from sam2_trt.runtime.video.stream import SAM2VideoStream
 
     n, (h, w), device = job["frames"], job["frame_hw"], job["device"]
     stream = SAM2VideoStream.load(job["model_dir"], backend=job["backend"], device=device,
@@ -110,7 +108,7 @@ def run_ours(job: dict) -> dict:
 
 def run_official(job: dict) -> dict:
     """The official predictor over a folder of the same job["frames"] frames; returns its measurements."""
-    from benchmarks import official
+    from sam2_trt.benchmarks import official
 
     n, (h, w), device = job["frames"], job["frame_hw"], job["device"]
     predictor = official.video_predictor(job["config"], job["checkpoint"], job["image_size"], device,
@@ -134,30 +132,13 @@ def run_official(job: dict) -> dict:
     return out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.video_memory", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=int, nargs="+", default=[100, 1000], help="video lengths, one child each")
-    ap.add_argument("--models", nargs="+", default=["sam2.1_hiera_t"], help="official model names")
-    ap.add_argument("--image-size", type=int, default=256, help="export size (256: 1000 frames take minutes on a "
-                                                                "CPU)")
-    ap.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime-cuda or onnxruntime-cpu")
-    ap.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda when there is a GPU)")
-    ap.add_argument("--objects", type=int, default=1, help="objects tracked, clicked on frame 0")
-    ap.add_argument("--frame-size", type=frame_size, default=(360, 640), help="WIDTHxHEIGHT of the frames")
-    ap.add_argument("--video-length", action="store_true", help="give our stream its length in advance "
-                                                                "(default: unbounded, as a live feed)")
-    ap.add_argument("--no-official", action="store_true", help="measure only ours")
-    ap.add_argument("--checkpoint", type=Path, help="an official checkpoint (with --model-dir: its export)")
-    ap.add_argument("--model-dir", type=Path, help="our export of --checkpoint")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON results")
-    ap.add_argument("--child", help=argparse.SUPPRESS)  # internal: one run, described as JSON
-    args = ap.parse_args(argv)
-    if args.child is not None:
-        job = json.loads(args.child)
-        print(json.dumps(run_official(job) if job["side"] == "official" else run_ours(job)))
-        return 0
-    if min(args.frames) < 1 or args.objects < 1:
-        ap.error("--frames and --objects must be >= 1")
+def run_child(job: dict) -> dict:
+    return run_official(job) if job["side"] == "official" else run_ours(job)
+
+
+def run(args) -> int:
+    """`sam2-trt bench memory` (args: its options, sam2_trt.cli.bench): one child per side and length, print the
+    table and write the results file under args.results. Returns the exit code."""
     device = args.device or ("cuda" if gpu_description() else "cpu")
     model = bench_models(args.models, [args.image_size], args.checkpoint, args.model_dir)[0]
     h, w = args.frame_size
@@ -170,7 +151,7 @@ def main(argv=None) -> int:
                    "video_length": args.video_length}
             if side == "official":
                 job["clip"] = str(cached_clip(n, h, w, args.objects))
-            runs.append({"side": side, "frames": n, **run_in_child("benchmarks.video_memory", job)})
+            runs.append({"side": side, "frames": n, **run_in_child("sam2_trt.benchmarks.video_memory", job)})
             print_row(runs[-1], header=len(runs) == 1)
             hwm = runs[-1].get("vm_hwm_mb")
             if hwm is not None and abs(runs[-1]["peak_rss_mb"] - hwm) > 0.05 * hwm:
@@ -191,7 +172,7 @@ def main(argv=None) -> int:
         "frame_size": f"{w}x{h}", "video_length_given": args.video_length, "runs": runs,
         "peak_ratio": ratios, "target": target, "target_met": met,
     }
-    path = write_result(args.out, "video_memory", machine_label(env), result)
+    path = write_result(args.results, "video_memory", machine_label(env), result)
     for side, ratio in ratios.items():
         print(f"\n{side}: peak RSS {hi} / {lo} frames = {ratio:.3f}", end="")
     print(f"\n{'meets' if met else 'MISSES'} the target: {target}")
@@ -213,6 +194,3 @@ def print_row(r: dict, header: bool) -> None:
           f"{mb(r['vm_hwm_mb'])} {mb(r['rss_after_load_mb'])} {mb(r['rss_at_end_mb'])} {mb(r['peak_gpu_mb'])}",
           flush=True)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

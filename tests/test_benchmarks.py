@@ -1,8 +1,9 @@
-"""The benchmark scripts run end to end on the CPU, measure both sides, and the README's tables are theirs.
+"""The benchmarks (`sam2-trt bench NAME`) run end to end on the CPU, measure both sides, write their results
+where they are run, and the README's tables are theirs.
 
-Small on purpose (512 px, a few frames, one repetition): these check that each script measures the official
+Small on purpose (512 px, a few frames, one repetition): these check that each benchmark measures the official
 predictor and ours on the same weights and writes a complete results file, not how fast anything is (speed
-targets live in the scripts' output, not in tests).
+targets live in the benchmarks' output, not in tests).
 """
 
 import json
@@ -12,13 +13,18 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 
 
-def run_bench(module: str, *args, cache):
+def run_bench(name: str, *args, cache, cwd=REPO):
+    """`sam2-trt bench NAME ARGS` in `cwd` (the checkout's root: the official side's CPU stand-ins are in tests/)."""
     env = {**os.environ, "SAM2_TRT_CACHE": str(cache)}  # the clip cache: keep the user's cache untouched
-    return subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *map(str, args)], capture_output=True,
-                          text=True, timeout=1200, cwd=REPO, env=env)
+    return subprocess.run([sys.executable, "-m", "sam2_trt.cli", "bench", name, *map(str, args)],
+                          capture_output=True, text=True, timeout=1200, cwd=cwd, env=env)
+
+
+def files_under(folder) -> set:
+    return {p for p in folder.rglob("*") if "__pycache__" not in p.parts}
 
 
 def only_result(out_dir, benchmark: str) -> dict:
@@ -29,7 +35,7 @@ def only_result(out_dir, benchmark: str) -> dict:
 def test_video_benchmark_measures_official_and_ours(tiny512_dir, tiny_checkpoint, tmp_path):
     proc = run_bench("video", "--checkpoint", tiny_checkpoint, "--model-dir", tiny512_dir, "--device", "cpu",
                      "--frames", 3, "--reps", 1, "--warmup-frames", 1, "--frame-size", "320x240",
-                     "--out", tmp_path / "out", cache=tmp_path / "cache")
+                     "--results", tmp_path / "out", cache=tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = only_result(tmp_path / "out", "video")
     rows = {r["label"]: r for r in result["rows"]}
@@ -47,7 +53,7 @@ def test_video_benchmark_measures_official_and_ours(tiny512_dir, tiny_checkpoint
 
 def test_image_benchmark_measures_official_and_ours(tiny512_dir, tiny_checkpoint, tmp_path):
     proc = run_bench("image", "--checkpoint", tiny_checkpoint, "--model-dir", tiny512_dir, "--device", "cpu",
-                     "--points-per-side", 2, "--image-px", "320x240", "--out", tmp_path / "out",
+                     "--points-per-side", 2, "--image-px", "320x240", "--results", tmp_path / "out",
                      cache=tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {r["label"]: r for r in only_result(tmp_path / "out", "image")["rows"]}
@@ -61,9 +67,9 @@ def test_image_benchmark_measures_official_and_ours(tiny512_dir, tiny_checkpoint
 
 
 def test_memory_benchmark_measures_both_sides_at_each_length(tiny512_dir, tiny_checkpoint, tmp_path):
-    proc = run_bench("video_memory", "--checkpoint", tiny_checkpoint, "--model-dir", tiny512_dir, "--device", "cpu",
+    proc = run_bench("memory", "--checkpoint", tiny_checkpoint, "--model-dir", tiny512_dir, "--device", "cpu",
                      "--backend", "onnxruntime-cpu", "--frames", 2, 4, "--frame-size", "320x240",
-                     "--out", tmp_path / "out", cache=tmp_path / "cache")
+                     "--results", tmp_path / "out", cache=tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = only_result(tmp_path / "out", "video_memory")
     runs = [(r["side"], r["frames"]) for r in result["runs"]]
@@ -78,20 +84,32 @@ def test_memory_benchmark_measures_both_sides_at_each_length(tiny512_dir, tiny_c
 def test_a_model_dir_from_other_weights_is_refused(tiny512_dir, checkpoint_factory, tmp_path):
     other = checkpoint_factory("sam2.1_hiera_t", seed=1)
     proc = run_bench("video", "--checkpoint", other, "--model-dir", tiny512_dir, "--device", "cpu",
-                     "--out", tmp_path / "out", cache=tmp_path / "cache")
+                     "--results", tmp_path / "out", cache=tmp_path / "cache")
     assert proc.returncode != 0
     assert "was exported from checkpoint sha256" in proc.stderr and str(other) in proc.stderr
     assert not (tmp_path / "out").exists()
 
 
+def test_a_benchmark_writes_its_results_where_it_runs_not_next_to_the_code(tiny512_dir, tiny_checkpoint, tmp_path):
+    work = tmp_path / "work"  # outside the checkout
+    work.mkdir()
+    before = files_under(REPO / "benchmarks")
+    proc = run_bench("memory", "--checkpoint", tiny_checkpoint, "--model-dir", tiny512_dir, "--device", "cpu",
+                     "--backend", "onnxruntime-cpu", "--no-official", "--frames", 1, "--frame-size", "64x48",
+                     cache=tmp_path / "cache", cwd=work)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = only_result(work / "benchmarks" / "results", "video_memory")
+    assert [(r["side"], r["frames"]) for r in result["runs"]] == [("ours", 1)]
+    assert files_under(REPO / "benchmarks") == before
+
+
 def test_readme_tables_are_generated_from_the_results_files():
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.report", "--check"], capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    proc = run_cli("bench", "report", "--check", timeout=120)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_report_rewrites_only_its_blocks_and_names_a_missing_one():
-    from benchmarks.report import rewrite
+    from sam2_trt.benchmarks.report import rewrite
 
     readme = "intro\n<!-- results:video -->\nold table\n<!-- /results:video -->\noutro\n"
     assert rewrite(readme, {"video": "| new |"}) == ("intro\n<!-- results:video -->\n| new |\n"
@@ -101,12 +119,12 @@ def test_report_rewrites_only_its_blocks_and_names_a_missing_one():
 
 
 def test_bench_command_lists_and_runs_the_scripts():
-    from tests.conftest import run_cli
-
     listing = run_cli("bench", "--help", timeout=120)
     assert listing.returncode == 0
     for name in ("video", "image", "memory", "precision", "kernels", "report"):
         assert name in listing.stdout
+    options = run_cli("bench", "video", "--help", timeout=120)
+    assert options.returncode == 0 and "--frame-size" in options.stdout and "--results" in options.stdout
     report = run_cli("bench", "report", timeout=120)
     assert report.returncode == 0, report.stderr
     assert "| model | input px | objects |" in report.stdout
