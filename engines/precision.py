@@ -6,7 +6,7 @@ network's own tensor types decide. So the policy is applied to the ONNX graph (e
 rewrites it into mixed precision with explicit Casts) and the engine is built strongly typed. That also makes
 the policy testable and measurable without a GPU: the same rewrite in "simulate" mode rounds every
 reduced-precision tensor through fp16/bf16 while computing in fp32, which ONNX Runtime runs on a CPU
-(`python -m benchmarks.precision`; results in benchmarks/results/ and the README).
+(`sam2-trt bench precision`; results in benchmarks/results/ and the README).
 
 What stays fp32, and why:
   * data-independent subgraphs (shape arithmetic, positional tables from constants, RoPE's sin/cos tables):
@@ -55,14 +55,6 @@ _HALF = {
 _BF16 = {k: Tolerance(t.atol * 8, t.rtol * 4, "bf16 storage (8-bit mantissa): " + t.why.split(": ", 1)[-1])
          for k, t in _HALF.items()}
 
-_OUTPUT_KIND = {
-    ("image_encoder", "high_res_feat0"): "features", ("image_encoder", "high_res_feat1"): "features",
-    ("image_encoder", "vision_features"): "features", ("image_encoder", "image_embed"): "features",
-    ("prompt_decoder", "masks"): "logits", ("prompt_decoder", "iou_predictions"): "small",
-    ("prompt_decoder", "object_pointers"): "small", ("prompt_decoder", "object_score_logits"): "small",
-    ("memory_attention", "conditioned_features"): "features", ("memory_encoder", "memory"): "memory",
-}
-
 
 @dataclass(frozen=True)
 class PrecisionPolicy:
@@ -85,7 +77,8 @@ class PrecisionPolicy:
 
 
 def _tolerances(table: dict) -> dict:
-    return {f"{g}.{o}": table[_OUTPUT_KIND[(g, o)]] for g, spec in GRAPHS.items() for o in spec.output_names}
+    """{"graph.output": Tolerance} from a table by precision kind (each output's kind is on its spec)."""
+    return {f"{g}.{t.name}": table[t.precision_kind] for g, spec in GRAPHS.items() for t in spec.outputs}
 
 
 def policy_for(precision: str) -> PrecisionPolicy:

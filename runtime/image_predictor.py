@@ -7,7 +7,6 @@ import numpy as np
 
 from .mask_selection import StabilityFallback, select_masks
 from .model import SAM2Model
-from .processing import select_processing
 from .prompts import DecoderPrompts, check_image, prepare_prompts
 
 
@@ -23,7 +22,6 @@ class SAM2ImagePredictor:
             which build_sam2 (apply_postprocessing=True, its default) turns on for the official predictor.
         """
         self.model = model
-        self._processing = select_processing(model.backend)  # CUDA kernels on a GPU backend, numpy otherwise
         self.mask_threshold = mask_threshold
         self.max_hole_area = max_hole_area
         self.max_sprinkle_area = max_sprinkle_area
@@ -44,7 +42,8 @@ class SAM2ImagePredictor:
 
     # -- images -------------------------------------------------------------------------------------------
     def _encode(self, image: np.ndarray) -> dict:
-        out = self.model.run("image_encoder", image=self._processing.preprocess_image(image, self.model.image_size))
+        image = self.model.processing.preprocess_image(image, self.model.image_size)  # CUDA kernels or numpy twins
+        out = self.model.run("image_encoder", image=image)
         return {k: out[k] for k in ("image_embed", "high_res_feat0", "high_res_feat1")}
 
     def set_image(self, image) -> None:
@@ -122,7 +121,7 @@ class SAM2ImagePredictor:
             mask_input=mask, has_mask_input=np.full(b, prompts.mask_input is not None, np.float32))
         low, ious = select_masks(self.model.host(out["masks"]), self.model.host(out["iou_predictions"]),
                                  multimask_output, self._stability)
-        masks = self._processing.postprocess_image_masks(low, self._orig_hw[img_idx], self.mask_threshold,
+        masks = self.model.processing.postprocess_image_masks(low, self._orig_hw[img_idx], self.mask_threshold,
                                                          self.max_hole_area, self.max_sprinkle_area)
         if not return_logits:
             masks = masks > self.mask_threshold

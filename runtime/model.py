@@ -1,4 +1,5 @@
-"""An exported model directory opened on one backend: its metadata and its four graphs, opened on first use."""
+"""An exported model directory opened on one backend: its metadata, its four graphs (opened on first use) and
+the pre/post-processing that goes with the backend (CUDA kernels beside a GPU backend, numpy twins otherwise)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends import Backend, select_backend
+from .processing import select_processing
 from sam2_trt.core.metadata import ModelMetadata, load_metadata
 from sam2_trt.core.specs import GRAPHS
 
@@ -15,6 +17,7 @@ class SAM2Model:
     def __init__(self, metadata: ModelMetadata, backend: Backend):
         self.meta = metadata
         self.backend = backend
+        self.processing = select_processing(backend)  # HostProcessing | CudaProcessing, chosen once per model
         self._sessions = {}
 
     @classmethod
@@ -29,6 +32,19 @@ class SAM2Model:
     @property
     def image_size(self) -> int:
         return self.meta.image_size
+
+    @property
+    def fingerprint(self) -> tuple:
+        """What makes two opened models interchangeable: the same graphs at the same size (tracking states and
+        image embeddings made by one are valid for the other)."""
+        graphs = self.meta.raw.get("graphs", {})
+        return (self.meta.model_name, self.image_size, tuple(sorted((g, e.get("sha256")) for g, e in graphs.items())))
+
+    def describe(self) -> str:
+        return f"{self.meta.model_name} at {self.image_size} px ({self.meta.model_dir})"
+
+    def __deepcopy__(self, memo):  # an opened model is shared, never copied (copying a tracking state keeps it)
+        return self
 
     @property
     def low_res_size(self) -> int:

@@ -76,10 +76,15 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def built_wheel(tmp_path_factory) -> Path:
-    """The distribution's wheel, built once from this checkout (no build isolation: offline-safe)."""
-    out = tmp_path_factory.mktemp("wheel")
+    """The distribution's wheel, built once from a copy of this checkout's sources (no build isolation:
+    offline-safe; a copy, because setuptools reuses a build/ folder, which may hold files deleted since)."""
+    import shutil
+
+    src, out = tmp_path_factory.mktemp("src") / "sam2-trt", tmp_path_factory.mktemp("wheel")
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",
+                                                            "__pycache__", ".pytest_cache", "models"))
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                           "-w", str(out), str(REPO)], capture_output=True, text=True, timeout=600)
+                           "-w", str(out), str(src)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (wheel,) = out.glob("sam2_trt-*.whl")
     return wheel

@@ -1,7 +1,7 @@
 """The graph specs are the single source of truth: every graph has an export module, a PyTorch reference
 (its parity test) and validation cases that exercise each of its dynamic axes."""
 
-from sam2_trt.core.specs import DYNAMIC_AXES, GRAPHS
+from sam2_trt.core.specs import DYNAMIC_AXES, GRAPHS, PRECISION_KINDS
 
 
 def test_every_graph_has_a_module_and_a_parity_reference():
@@ -27,3 +27,18 @@ def test_every_output_has_a_tolerance_with_a_reason():
     for spec in GRAPHS.values():
         for t in spec.outputs:
             assert t.tolerance is not None and t.tolerance.why, f"{spec.name}.{t.name}"
+
+
+def test_every_output_has_a_precision_kind_that_every_policy_bounds():
+    """The precision policy's tolerances come from the spec's kinds: no table of output names elsewhere."""
+    from sam2_trt.core.engine_record import PRECISIONS
+    from sam2_trt.engines.precision import policy_for
+
+    for spec in GRAPHS.values():
+        for t in spec.outputs:
+            assert t.precision_kind in PRECISION_KINDS, f"{spec.name}.{t.name}"
+        for t in spec.inputs:
+            assert t.precision_kind is None and t.tolerance is None, f"{spec.name}.{t.name} is an input"
+    for precision in PRECISIONS:
+        policy = policy_for(precision)
+        assert set(policy.tolerances) == {f"{g}.{t.name}" for g, s in GRAPHS.items() for t in s.outputs}

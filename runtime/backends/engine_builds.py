@@ -15,12 +15,18 @@ goes back to the system when it exits).
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Callable
 
+from sam2_trt.core.engine_record import EngineError, EngineRecord, build_command, read_record
+from sam2_trt.core.errors import Sam2TrtError
+
+log = logging.getLogger("sam2_trt")
+
 # builder(model_dir, graph, precision, device_id): writes <model_dir>/engines/<target>/<graph>.engine and its
-# record (sam2_trt.core.engine_record), or raises. Called at most once at a time per process.
+# record (sam2_trt.core.engine_record), or raises. Called one at a time in a process.
 EngineBuilder = Callable[[Path, str, str, int], None]
 
 _builder: EngineBuilder | None = None
@@ -42,11 +48,33 @@ def installed_engine_builder() -> EngineBuilder | None:
     return _builder
 
 
-def build_missing_engine(model_dir: Path, graph: str, precision: str, device_id: int) -> bool:
-    """Run the installed builder for one engine; False when none is installed."""
-    builder = _builder
-    if builder is None:
-        return False
-    with _lock:  # two predictors opening the same model in one process build it once, one after the other
-        builder(Path(model_dir), graph, precision, device_id)
-    return True
+def record_or_build(model_dir: Path, graph: str, precision: str, engine_dir: Path, device_id: int,
+                    allow_build: bool = True) -> EngineRecord:
+    """The record of `graph`'s engine in engine_dir; when there is none, the installed builder builds it first.
+    EngineError naming the command to run when none is installed (or allow_build is False) or the build fails."""
+    record = read_record(engine_dir, graph)
+    if record is not None:
+        return record
+    command = build_command(model_dir, precision)
+    with _lock:  # two predictors of one process opening the same model: the second finds the first's engine
+        record = read_record(engine_dir, graph)
+        if record is not None:
+            return record
+        builder = _builder if allow_build else None
+        if builder is None:
+            raise EngineError(f"no {precision} TensorRT engine for {graph} in {engine_dir}; run `{command}` (or "
+                              f"call sam2_trt.engines.enable_build_on_first_use() to build missing engines when "
+                              f"they are first needed)")
+        log.warning("sam2-trt: no %s TensorRT engine for %s in %s yet; building it now (once, minutes; cached in "
+                    "its engines/ folder)", precision, graph, model_dir)
+        try:
+            builder(Path(model_dir), graph, precision, device_id)
+        except Sam2TrtError:  # the builder's own message names the problem and its fix
+            raise
+        except Exception as e:
+            raise EngineError(f"building the {graph} engine failed ({type(e).__name__}: {e}); fix that and run "
+                              f"`{command}`") from e
+        record = read_record(engine_dir, graph)
+    if record is None:
+        raise EngineError(f"the engine builder returned without writing {engine_dir}/{graph}.json; run `{command}`")
+    return record

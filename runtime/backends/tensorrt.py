@@ -28,12 +28,12 @@ from typing import Mapping
 import numpy as np
 
 from sam2_trt.core.engine_record import (EngineError, EngineMismatch, EngineTarget, build_command, check_record,
-                             choose_precision, engine_path, read_record)
-from sam2_trt.core.errors import BackendUnavailable, Sam2TrtError
+                             choose_precision, engine_path)
+from sam2_trt.core.errors import BackendUnavailable
 from sam2_trt.core.metadata import load_metadata
 from sam2_trt.core.specs import GraphSpec
 from .base import Backend, GraphSession
-from .engine_builds import build_missing_engine, installed_engine_builder
+from .engine_builds import record_or_build
 from .object_chunks import concat_objects, split_objects
 
 log = logging.getLogger("sam2_trt")
@@ -223,9 +223,8 @@ class TensorRTBackend(Backend):
         onnx_sha = load_metadata(model_dir).raw["graphs"][spec.name]["sha256"]
         target = self.engine_target(model_dir)
         engine_dir = target.engine_dir(model_dir)
-        record = read_record(engine_dir, spec.name)
-        if record is None:
-            record = self._build_missing(model_dir, spec.name, target.precision, engine_dir)
+        record = record_or_build(model_dir, spec.name, target.precision, engine_dir, self.device_id,
+                                 allow_build=self.build_missing)
         check_record(record, target, onnx_sha, engine_dir)
         engine = self._runtime.deserialize_cuda_engine(engine_path(engine_dir, spec.name).read_bytes())
         if engine is None:
@@ -233,27 +232,6 @@ class TensorRTBackend(Backend):
                                  f" (its log above says why); rebuild with "
                                  f"`{build_command(model_dir, target.precision)} --force`")
         return TensorRTSession(spec, engine, record, self.stream, self.cuda_graphs, model_dir)
-
-    def _build_missing(self, model_dir: Path, graph: str, precision: str, engine_dir: Path):
-        """Build one missing engine with the installed builder (engine_builds.py); its record."""
-        command = build_command(model_dir, precision)
-        if not self.build_missing or installed_engine_builder() is None:
-            raise EngineError(f"no {precision} TensorRT engine for {graph} in {engine_dir}; run `{command}` (or "
-                              f"call sam2_trt.engines.enable_build_on_first_use() to build missing engines when "
-                              f"they are first needed)")
-        log.warning("sam2-trt: no %s TensorRT engine for %s in %s yet; building it now (once, minutes; cached in "
-                    "its engines/ folder)", precision, graph, model_dir)
-        try:
-            build_missing_engine(model_dir, graph, precision, self.device_id)
-        except Sam2TrtError:  # the builder's own message names the problem and its fix
-            raise
-        except Exception as e:  # a builder's own failure: say which engine and how to retry by hand
-            raise EngineError(f"building the {graph} engine failed ({type(e).__name__}: {e}); fix that and run "
-                              f"`{command}`") from e
-        record = read_record(engine_dir, graph)
-        if record is None:
-            raise EngineError(f"the build of {graph} finished without writing {engine_dir}/{graph}.json")
-        return record
 
     def to_host(self, tensor) -> np.ndarray:
         return tensor if isinstance(tensor, np.ndarray) else tensor.to_host(self.stream)

@@ -6,12 +6,17 @@ memories as bf16 bits (what the official code stores, so lossless), low-res mask
 read back when a user clicks on an old frame, and the official code clamps them to +-32 there), pointers and
 scores as float32. Pages of the arrays are only touched when written, so a long video costs what it tracks.
 Streams, whose length is unknown, keep a ring of the last frames the memory attention can still reach.
+
+An object's conditioning outputs (its prompted frames: few, kept whole) live in a CondOutputs, its
+non-conditioning ones in a FrameHistory; both answer the same OutputStore questions, so memory and pointer
+lookups do not care which kind of frame they read.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Iterator, Protocol
 
 import numpy as np
 
@@ -61,8 +66,69 @@ class FrameOutput:
     serial: int
 
 
+class OutputStore(Protocol):
+    """One object's outputs of one kind (conditioning or not), by frame index."""
+
+    def __contains__(self, t: int) -> bool: ...
+    def frames(self) -> list: ...  # frame indices held
+    def put(self, t: int, out: FrameOutput) -> None: ...  # out.memory must be set
+    def pop(self, t: int) -> bool: ...  # forget frame t; whether it was there
+    def masks(self, t: int) -> np.ndarray | None: ...  # [h, w] float32 low-res logits, None when absent
+    def pointer(self, t: int) -> np.ndarray: ...  # [256] float32
+    def serial(self, t: int) -> int: ...  # the output's serial, 0 when absent
+    def copy_memory(self, t: int, dst: np.ndarray) -> None: ...  # [64, F, F] float32 into a bank slot
+
+
+class CondOutputs:
+    """An object's conditioning outputs (frames with prompts), whole, in insertion order as the official dict:
+    the order decides which conditioning frames attend first. An OutputStore."""
+
+    def __init__(self):
+        self._outputs: dict[int, FrameOutput] = {}
+
+    def __contains__(self, t: int) -> bool:
+        return t in self._outputs
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._outputs)
+
+    def __len__(self) -> int:
+        return len(self._outputs)
+
+    def frames(self) -> list:
+        return list(self._outputs)
+
+    def get(self, t: int) -> FrameOutput | None:
+        return self._outputs.get(t)
+
+    def put(self, t: int, out: FrameOutput) -> None:
+        if out.memory is None:
+            raise ValueError(f"frame {t}: a conditioning output needs its memory")
+        self._outputs[t] = out
+
+    def pop(self, t: int) -> bool:
+        return self._outputs.pop(t, None) is not None
+
+    def masks(self, t: int) -> np.ndarray | None:
+        out = self._outputs.get(t)
+        return None if out is None else out.masks
+
+    def pointer(self, t: int) -> np.ndarray:
+        return self._outputs[t].pointer
+
+    def serial(self, t: int) -> int:
+        out = self._outputs.get(t)
+        return 0 if out is None else out.serial
+
+    def copy_memory(self, t: int, dst: np.ndarray) -> None:
+        np.copyto(dst, self._outputs[t].memory)
+
+    def clear(self) -> None:
+        self._outputs.clear()
+
+
 class FrameHistory:
-    """One object's non-conditioning outputs by frame index, in preallocated arrays.
+    """One object's non-conditioning outputs by frame index, in preallocated arrays (an OutputStore).
 
     num_frames: the video length, or None for a stream: then only the last `ring` frames are kept (a frame is
     dropped when the frame `ring` later is stored).

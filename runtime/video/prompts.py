@@ -4,14 +4,20 @@ as it was), and turning clicks, boxes and masks into decoder inputs as SAM2Video
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
 from .. import ops
 from ..prompts import check_finite, check_labels, to_model_coords
-from .state import PointPrompt
 
 MAX_OBJ_ID = 2**31 - 1
+
+
+@dataclass
+class PointPrompt:
+    coords: np.ndarray  # [N, 2] float32, model pixels (x, y) in [0, image_size]
+    labels: np.ndarray  # [N] int32: 1 fg, 0 bg, 2/3 box corners, -1 padding
 
 
 def check_frame_idx(frame_idx, num_frames: int, what: str = "frame_idx") -> int:

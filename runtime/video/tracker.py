@@ -4,6 +4,9 @@ These are the official SAM2Base steps (sam2/modeling/sam2_base.py) with the Pyth
 numpy: `_forward_sam_heads` (mask and pointer selection, no-object handling), `_use_mask_as_output`,
 `_encode_new_memory` (in the memory_encoder graph) and the memory-conditioned features (memory_attention
 graph, fed by the MemoryBank). Every method takes a batch of objects and runs each graph once.
+
+A FrameTracker holds no video state: one serves every tracking session of a predictor (and of the sessions
+copied from them).
 """
 
 from __future__ import annotations
@@ -15,10 +18,23 @@ import numpy as np
 from .. import ops
 from ..mask_selection import StabilityFallback, select_masks
 from ..model import SAM2Model
-from .state import FrameFeatures
+from .bank import MemoryBank
+from .memory_selection import MemoryRule
+from .outputs import FrameOutput, next_serial
 
 NO_OBJ_SCORE = -1024.0  # sam2_base.NO_OBJ_SCORE: mask logits of an absent object
 MASK_OUT_SCALE, MASK_OUT_BIAS = 20.0, -10.0  # _use_mask_as_output: a binary mask as logits -10 / +10
+
+
+@dataclass
+class FrameFeatures:
+    """Image-encoder outputs of one frame (backend tensors: numpy, or device arrays on a GPU backend)."""
+
+    frame_idx: int
+    vision_features: object  # [1, 256, F, F] float32, raw stride-16 features
+    image_embed: object  # [1, 256, F, F] float32, vision_features + no_mem_embed
+    high_res_feat0: object  # [1, 32, 4F, 4F] float32
+    high_res_feat1: object  # [1, 64, 2F, 2F] float32
 
 
 @dataclass
@@ -31,15 +47,39 @@ class HeadOutputs:
 
 
 class FrameTracker:
-    def __init__(self, model: SAM2Model, processing, stability: StabilityFallback | None):
+    def __init__(self, model: SAM2Model, stability: StabilityFallback | None):
         meta, flags = model.meta, model.meta.flags
         self.model = model
-        self.processing = processing
+        self.processing = model.processing
         self.stability = stability
         self.flags = flags
+        self.rule = MemoryRule.from_flags(flags)  # which memories and pointers a frame attends to
         self.no_obj_ptr = meta.constant("no_obj_ptr").reshape(-1).astype(np.float32)  # [256]
         self.mask_down_w = meta.constant("mask_downsample_weight").reshape(4, 4).astype(np.float32)
         self.mask_down_b = np.float32(meta.constant("mask_downsample_bias").reshape(-1)[0])
+
+    def __deepcopy__(self, memo):  # stateless and shared: a copied tracking state keeps its tracker
+        return self
+
+    def new_bank(self) -> MemoryBank:
+        """A memory bank for one video: on the backend's device when the CUDA kernels run there (only the frame
+        that enters the window is copied in each frame), else on the host."""
+        meta = self.model.meta
+        dims = (meta.flags["mem_dim"], meta.feature_size, meta.flags["hidden_dim"])
+        if self.processing.name == "cuda":  # CUDA kernels can run, so device arrays can be made here
+            from .device_bank import CudaMirror, MirroredMemoryBank
+
+            return MirroredMemoryBank(*dims, CudaMirror(getattr(self.model.backend, "stream", None)))
+        return MemoryBank(*dims)
+
+    def frame_outputs(self, heads: "HeadOutputs", fill_hole_area: int) -> list:
+        """FrameOutputs (memory still None) from decoder results, after hole filling as the official
+        _run_single_frame_inference (which encodes memories from the unfilled masks)."""
+        masks = heads.low_res
+        if fill_hole_area > 0:
+            masks = self.processing.fill_holes_in_mask_scores(masks, fill_hole_area)
+        return [FrameOutput(masks[k, 0], heads.pointers[k], float(heads.scores[k]), None, next_serial())
+                for k in range(masks.shape[0])]
 
     # -- graphs -------------------------------------------------------------------------------------------
     def features(self, frame_idx: int, frame_u8: np.ndarray) -> FrameFeatures:

@@ -83,6 +83,11 @@ class Tolerance:
         return max_abs_err <= self.atol + self.rtol * max_abs_ref
 
 
+# How reduced precision moves an output: deep feature maps, mask logits, heads on a few tokens, bf16-rounded
+# memories. The precision policy sets one tolerance per kind and precision.
+PRECISION_KINDS = ("features", "logits", "small", "memory")
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     name: str
@@ -92,7 +97,10 @@ class TensorSpec:
     # How validation draws a value for an input (see sam2_export/validate.py): "normal", "image",
     # "coords", "labels", "binary", "tpos_index", "tpos", "valid", "logits".
     sample: str = "normal"
-    tolerance: Tolerance | None = None  # outputs only
+    tolerance: Tolerance | None = None  # outputs only: fp32 ONNX Runtime against fp32 PyTorch
+    # Outputs only: how reduced precision moves this output (one of PRECISION_KINDS), which picks its
+    # tolerance per engine precision in the TensorRT precision policy (engines/precision.py).
+    precision_kind: str | None = None
 
     def resolve(self, image_size: int, dims: dict | None = None) -> tuple:
         """Concrete shape for an image size; dynamic axes from `dims` (name -> size), or their names."""
@@ -165,15 +173,17 @@ IMAGE_ENCODER = GraphSpec(
     ),
     outputs=(
         TensorSpec("high_res_feat0", "float32", ("images", 32, "F4", "F4"),
-                   "stride-4 FPN level after sam_mask_decoder.conv_s0", tolerance=_FEATURES_TOL),
+                   "stride-4 FPN level after sam_mask_decoder.conv_s0", tolerance=_FEATURES_TOL,
+                   precision_kind="features"),
         TensorSpec("high_res_feat1", "float32", ("images", 64, "F2", "F2"),
-                   "stride-8 FPN level after sam_mask_decoder.conv_s1", tolerance=_FEATURES_TOL),
+                   "stride-8 FPN level after sam_mask_decoder.conv_s1", tolerance=_FEATURES_TOL,
+                   precision_kind="features"),
         TensorSpec("vision_features", "float32", ("images", HIDDEN_DIM, "F", "F"),
                    "stride-16 FPN level: input of memory attention and the memory encoder",
-                   tolerance=_FEATURES_TOL),
+                   tolerance=_FEATURES_TOL, precision_kind="features"),
         TensorSpec("image_embed", "float32", ("images", HIDDEN_DIM, "F", "F"),
                    "vision_features + no_mem_embed: the decoder input for images and initial conditioning frames",
-                   tolerance=_FEATURES_TOL),
+                   tolerance=_FEATURES_TOL, precision_kind="features"),
     ),
     validation_cases=({"images": 2},),  # batch > 1; batch 1 is what every runtime test runs
 )
@@ -199,13 +209,14 @@ PROMPT_DECODER = GraphSpec(
     ),
     outputs=(
         TensorSpec("masks", "float32", ("objects", NUM_MASKS, "F4", "F4"),
-                   "low-res mask logits of all four mask tokens", tolerance=_LOGITS_TOL),
+                   "low-res mask logits of all four mask tokens", tolerance=_LOGITS_TOL, precision_kind="logits"),
         TensorSpec("iou_predictions", "float32", ("objects", NUM_MASKS),
-                   "predicted IoU (sigmoid) of each mask", tolerance=_SMALL_TOL),
+                   "predicted IoU (sigmoid) of each mask", tolerance=_SMALL_TOL, precision_kind="small"),
         TensorSpec("object_pointers", "float32", ("objects", NUM_MASKS, HIDDEN_DIM),
-                   "obj_ptr_proj(mask token) for each of the four tokens", tolerance=_SMALL_TOL),
+                   "obj_ptr_proj(mask token) for each of the four tokens", tolerance=_SMALL_TOL,
+                   precision_kind="small"),
         TensorSpec("object_score_logits", "float32", ("objects", 1),
-                   "object presence logit (> 0: present)", tolerance=_SMALL_TOL),
+                   "object presence logit (> 0: present)", tolerance=_SMALL_TOL, precision_kind="small"),
     ),
     validation_cases=(
         {"objects": 1, "embeds": 1, "points": 1},
@@ -239,7 +250,8 @@ MEMORY_ATTENTION = GraphSpec(
         TensorSpec("conditioned_features", "float32", ("objects", HIDDEN_DIM, "F", "F"),
                    "pix_feat_with_mem: the decoder's image embedding on tracked frames",
                    tolerance=Tolerance(1e-5, 2e-5, "four transformer layers over up to ~30k keys; softmax sums "
-                                       "in a different order (measured <= 3.1e-7 relative)")),
+                                       "in a different order (measured <= 3.1e-7 relative)"),
+                   precision_kind="features"),
     ),
     validation_cases=(
         {"objects": 2, "slots": 3, "pointers": 5},
@@ -265,7 +277,8 @@ MEMORY_ENCODER = GraphSpec(
         TensorSpec("memory", "float32", ("objects", MEMORY_DIM, "F", "F"),
                    "maskmem_features, values rounded to bfloat16",
                    tolerance=Tolerance(0.0, 8e-3, "values are rounded to bf16: an fp32 difference of one ulp "
-                                       "can flip a rounding by one bf16 step (2^-8 of the value); allow two")),
+                                       "can flip a rounding by one bf16 step (2^-8 of the value); allow two"),
+                   precision_kind="memory"),
     ),
     validation_cases=({"objects": 1}, {"objects": 3}),
 )

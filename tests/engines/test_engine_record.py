@@ -113,3 +113,77 @@ def test_precision_choice_explicit_single_default_and_ambiguous(tmp_path):
     assert choose_precision(tmp_path, other_gpu, None) == "fp16"  # engines for another GPU do not count
     with pytest.raises(ValueError, match="precision 'half' is not one of"):
         choose_precision(tmp_path, base, "half")
+
+
+# ---- a missing engine: built by the installed builder, or an error naming the command --------------------------
+def test_a_missing_engine_without_a_builder_names_the_command(tmp_path):
+    from sam2_trt.runtime.backends import engine_builds
+
+    previous = engine_builds.install_engine_builder(None)
+    try:
+        with pytest.raises(EngineError, match=r"no fp16 TensorRT engine for memory_attention in .*; run `sam2-trt "
+                                              r"build .* --precision fp16` \(or call sam2_trt.engines.enable_build_on"):
+            engine_builds.record_or_build(tmp_path, "memory_attention", "fp16", H100.engine_dir(tmp_path), 0)
+    finally:
+        engine_builds.install_engine_builder(previous)
+
+
+def test_the_installed_builder_builds_a_missing_engine_once(tmp_path):
+    from sam2_trt.runtime.backends import engine_builds
+
+    calls = []
+
+    def builder(model_dir, graph, precision, device_id):
+        calls.append((model_dir, graph, precision, device_id))
+        make_record(model_dir, graph)
+
+    previous = engine_builds.install_engine_builder(builder)
+    try:
+        engine_dir = H100.engine_dir(tmp_path)
+        record = engine_builds.record_or_build(tmp_path, "memory_attention", "fp16", engine_dir, 3)
+        again = engine_builds.record_or_build(tmp_path, "memory_attention", "fp16", engine_dir, 3)
+        assert record == again == read_record(engine_dir, "memory_attention")
+        assert calls == [(tmp_path, "memory_attention", "fp16", 3)]  # built once, then found
+        with pytest.raises(EngineError, match="no fp16 TensorRT engine for image_encoder"):  # the backend's opt-out
+            engine_builds.record_or_build(tmp_path, "image_encoder", "fp16", engine_dir, 0, allow_build=False)
+    finally:
+        engine_builds.install_engine_builder(previous)
+
+
+def test_a_failing_builder_is_an_engine_error_with_the_command(tmp_path):
+    from sam2_trt.runtime.backends import engine_builds
+
+    def broken(model_dir, graph, precision, device_id):
+        raise RuntimeError("out of GPU memory")
+
+    def silent(model_dir, graph, precision, device_id):
+        pass
+
+    previous = engine_builds.install_engine_builder(broken)
+    try:
+        with pytest.raises(EngineError, match=r"building the prompt_decoder engine failed \(RuntimeError: out of GPU "
+                                              r"memory\); fix that and run `sam2-trt build"):
+            engine_builds.record_or_build(tmp_path, "prompt_decoder", "bf16", H100.engine_dir(tmp_path), 0)
+        engine_builds.install_engine_builder(silent)
+        with pytest.raises(EngineError, match="returned without writing"):
+            engine_builds.record_or_build(tmp_path, "prompt_decoder", "bf16", H100.engine_dir(tmp_path), 0)
+        with pytest.raises(TypeError, match="an engine builder must be callable"):
+            engine_builds.install_engine_builder("sam2-trt build")
+    finally:
+        engine_builds.install_engine_builder(previous)
+
+
+def test_the_cli_and_the_engines_package_install_their_builders():
+    from sam2_trt.cli.engines import build_in_child_process, install_build_on_first_use
+    from sam2_trt.engines import enable_build_on_first_use
+    from sam2_trt.engines.first_use import build_one_engine
+    from sam2_trt.runtime.backends import engine_builds
+
+    previous = engine_builds.installed_engine_builder()
+    try:
+        enable_build_on_first_use()
+        assert engine_builds.installed_engine_builder() is build_one_engine
+        install_build_on_first_use()
+        assert engine_builds.installed_engine_builder() is build_in_child_process
+    finally:
+        engine_builds.install_engine_builder(previous)

@@ -26,6 +26,23 @@ def test_cuda_backend_uses_kernels_only_where_they_can_run(caplog):
         assert any("CUDA kernels cannot run" in r.getMessage() for r in caplog.records)
 
 
+def test_an_opened_model_carries_its_processing(tiny512_dir, monkeypatch):
+    """The model chooses once, for its backend; the predictors on it use that choice and never choose."""
+    from sam2_trt import SAM2AutomaticMaskGenerator, SAM2ImagePredictor, SAM2VideoPredictor
+    from sam2_trt.runtime import model as model_module
+    from sam2_trt.runtime.model import SAM2Model
+
+    calls = []
+    monkeypatch.setattr(model_module, "select_processing", lambda backend: calls.append(backend) or HostProcessing())
+    model = SAM2Model.load(tiny512_dir, device="cpu")
+    assert len(calls) == 1 and isinstance(model.processing, HostProcessing)
+    video, image = SAM2VideoPredictor(model), SAM2ImagePredictor(model)
+    SAM2AutomaticMaskGenerator(model, points_per_side=2)
+    image.set_image(scene(64, 80))
+    image.predict(point_coords=np.array([[30.0, 20.0]]), point_labels=np.array([1]))
+    assert len(calls) == 1 and video.tracker.processing is model.processing
+
+
 def test_host_processing_is_the_twins():
     from sam2_trt.runtime import ops
 

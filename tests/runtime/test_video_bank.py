@@ -96,26 +96,27 @@ def test_mirrored_bank_uploads_only_changed_slots_and_tracks_like_the_host_bank(
     from sam2_trt.runtime.video.device_bank import HostMirror, MirroredMemoryBank
     from sam2_trt.runtime.video.predictor import SAM2VideoPredictor
 
-    class Mirrored(SAM2VideoPredictor):
-        def new_bank(self):
-            meta = self.model.meta
-            return MirroredMemoryBank(meta.flags["mem_dim"], meta.feature_size, meta.flags["hidden_dim"], HostMirror())
+    def mirrored_bank():  # what the tracker makes on a CUDA backend, with a host mirror in place of the device
+        meta = model.meta
+        return MirroredMemoryBank(meta.flags["mem_dim"], meta.feature_size, meta.flags["hidden_dim"], HostMirror())
 
     model = SAM2Model.load(tiny512_dir, backend="onnxruntime-cpu", device="cpu")
     results, uploads = {}, []
-    for cls in (SAM2VideoPredictor, Mirrored):
-        predictor = cls(model)
+    for mirrored in (False, True):
+        predictor = SAM2VideoPredictor(model)
+        if mirrored:
+            predictor.tracker.new_bank = mirrored_bank
         state = predictor.init_state(str(clip))
         predictor.add_new_points_or_box(state, 0, 1, points=np.array([[95.0, 70.0]]), labels=np.array([1]))
         predictor.add_new_points_or_box(state, 0, 2, box=np.array([195.0, 95.0, 265.0, 205.0]))
         masks = []
         for _, _, m in predictor.propagate_in_video(state):
             masks.append(m)
-            if cls is Mirrored:
+            if mirrored:
                 uploads.append(state.bank.mirror.uploads)
-        results[cls] = masks
+        results[mirrored] = masks
         state.close()
-    for a, b in zip(results[SAM2VideoPredictor], results[Mirrored]):
+    for a, b in zip(results[False], results[True]):
         np.testing.assert_array_equal(a, b)
     per_frame = np.diff(uploads)
     assert len(per_frame) >= 3 and (per_frame[1:] == 2).all(), uploads  # two objects: one new memory each

@@ -99,9 +99,9 @@ def test_stream_keeps_a_bounded_history(predictor, video_length):
         stream.push(np.roll(base, t, axis=1))
         if t == 0:
             stream.add_new_points_or_box(1, points=[[40, 30]], labels=[1])
-    obj = stream._state.objects[0]
+    obj = stream.session.objects[0]
     assert obj.non_cond.frames() == list(range(24, 40))
     assert len(obj.tracked) <= 17 and list(obj.cond) == [0]
-    capacity = stream._state.bank.capacity
+    capacity = stream.session.bank.capacity
     stream.push(base)
-    assert stream._state.bank.capacity == capacity  # no growth in steady state
+    assert stream.session.bank.capacity == capacity  # no growth in steady state

@@ -338,7 +338,7 @@ def test_stream_rejects_bad_frames_and_early_prompts_and_goes_on(predictor, clip
     stream.add_new_points_or_box(1, **CLICK)
     clean = copy.deepcopy(stream, {id(predictor): predictor})
 
-    before = summary(stream._state)
+    before = summary(stream.session)
     for frame, error, match in [
         (frames[0][::2, ::2], ValueError, r"frame 1 is 160x120 but the stream's frames are 320x240; resize it or "
                                           r"start a new stream"),
@@ -354,6 +354,6 @@ def test_stream_rejects_bad_frames_and_early_prompts_and_goes_on(predictor, clip
     with pytest.raises(ValueError, match="points and labels must be provided together"):
         stream.add_new_points_or_box(2, points=[[10, 20]])
     assert (stream.frame_idx, stream.obj_ids) == (0, [1])
-    assert summary(stream._state) == before
+    assert summary(stream.session) == before
 
     assert_same_result(stream.push(frames[1]), clean.push(frames[1]))

@@ -1,0 +1,304 @@
+"""A tracking session: one video's state, its memory bank and the operations that change them.
+
+The official predictor keeps a video's state in a dict of dicts (`inference_state`) that its methods edit in
+place. Here one object owns it all: the frames, every object (objects.py: prompts and the lifecycle of their
+results), the memory bank, the last frame's features. Its public methods are the operations of SAM 2 video
+tracking (add a prompt, consolidate prompts into memory, track a frame, clear a frame, remove an object,
+reset); SAM2VideoPredictor and SAM2VideoStream are thin facades over them with the official API, and a server
+can hold one session per video. The graphs are run by a FrameTracker shared with every other session of the
+same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sam2_trt.core.errors import TrackingError
+
+from .. import ops
+from .memory_selection import select_memories
+from .objects import ObjectTrack
+from .outputs import FrameHistory, FrameOutput
+from .prompts import PointPrompt, check_obj_id, merge_points
+from .tracker import NO_OBJ_SCORE, FrameFeatures, FrameTracker
+
+
+@dataclass(frozen=True)
+class TrackingOptions:
+    """The official video predictor's options (SAM2VideoPredictor.load documents each), resolved."""
+
+    fill_hole_area: int  # fill background holes of at most this many low-res pixels in output masks
+    non_overlap_masks: bool  # at each pixel only the highest-scoring object keeps a positive logit
+    clear_non_cond_mem_around_input: bool  # a prompt drops that object's tracked memories around it
+    add_all_frames_to_correct_as_cond: bool  # frames that receive correction clicks become conditioning
+    binarize_mask_from_pts_for_mem_enc: bool  # memories of prompted frames from binarized masks
+
+
+class TrackingSession:
+    """What `init_state` returns. For code written against the official dict, the keys "num_frames",
+    "video_height", "video_width" and "obj_ids" also read as `session[key]`.
+
+    frames: a frame source (`num_frames`, `height`, `width`, `get(i)` -> [H, W, 3] uint8, `close()`);
+    history_ring: keep each object's tracked outputs in a ring of this many frames (streams), else one row
+    per video frame.
+    """
+
+    _DICT_KEYS = ("num_frames", "video_height", "video_width", "obj_ids")
+
+    def __init__(self, tracker: FrameTracker, options: TrackingOptions, frames, history_ring: int | None = None,
+                 offload_video_to_cpu: bool = False, offload_state_to_cpu: bool = False):
+        self.tracker = tracker
+        self.options = options
+        self.frames = frames
+        self.history_ring = history_ring
+        self.offload_video_to_cpu = offload_video_to_cpu  # kept for the official API; frames are always on demand
+        self.offload_state_to_cpu = offload_state_to_cpu
+        self.objects: list[ObjectTrack] = []
+        self.bank = tracker.new_bank()
+        self._features: FrameFeatures | None = None  # the last frame's, as the official cache
+        self._closed = False
+
+    # -- the video ----------------------------------------------------------------------------------------
+    @property
+    def num_frames(self):
+        return self.frames.num_frames
+
+    @property
+    def video_height(self) -> int:
+        return self.frames.height
+
+    @property
+    def video_width(self) -> int:
+        return self.frames.width
+
+    @property
+    def obj_ids(self) -> list:
+        """Object ids in the order of their first prompt (the official obj_idx order)."""
+        return [o.obj_id for o in self.objects]
+
+    def __getitem__(self, key):
+        if key in self._DICT_KEYS:
+            return getattr(self, key)
+        raise KeyError(f"{key!r}: this state is typed; use its attributes ({', '.join(self._DICT_KEYS)}, objects)")
+
+    def index_of(self, obj_id) -> int | None:
+        for i, o in enumerate(self.objects):
+            if o.obj_id == obj_id:
+                return i
+        return None
+
+    def check_driver(self, tracker: FrameTracker, options: TrackingOptions, who: str = "this predictor") -> None:
+        """ValueError unless a facade with this tracker and these options may drive the session: the same graphs
+        at the same size, and the same options (another model's graphs would fail deep inside the backend)."""
+        if self._closed:
+            raise TrackingError("this state was closed; open the video again with init_state")
+        if tracker is not self.tracker and tracker.model.fingerprint != self.tracker.model.fingerprint:
+            raise ValueError(f"this state was made by a predictor of {self.tracker.model.describe()}, and {who} runs "
+                             f"{tracker.model.describe()}; pass it to the predictor that made it (init_state), or "
+                             f"open the video again with this one")
+        if options != self.options:
+            raise ValueError(f"this state was made by a predictor with other options ({self.options}); {who} has "
+                             f"{options}: pass it to the predictor that made it")
+
+    def close(self) -> None:
+        """Stop decoding frames (the prefetch thread) and drop the cached features; the session is unusable."""
+        self.frames.close()
+        self._features = None
+        self._closed = True
+
+    # -- prompts ------------------------------------------------------------------------------------------
+    def add_points(self, frame_idx: int, obj_id, prompt: PointPrompt, clear_old_points: bool) -> np.ndarray:
+        """Clicks and/or box corners (model pixels) for one object on one frame; returns every object's masks on
+        that frame, [O, 1, H, W] float32 logits at video resolution. Nothing changes when a step fails."""
+        idx, obj, is_new = self._object(obj_id)
+        prompt = merge_points(None if clear_old_points else obj.points.get(frame_idx), prompt)
+        is_init = frame_idx not in obj.tracked
+        reverse = False if is_init else obj.tracked[frame_idx]
+        is_cond = is_init or self.options.add_all_frames_to_correct_as_cond
+        prev = obj.latest_masks(frame_idx, is_cond)
+        prev_logits = None if prev is None else np.clip(prev, -32.0, 32.0)[None, None]
+        feats = self.features(frame_idx)
+        tracker = self.tracker
+        embed = feats.image_embed if is_init else tracker.condition(feats, self._fill_bank([idx], frame_idx, reverse))
+        heads = tracker.decode(feats, embed, prompt.coords[None], prompt.labels[None], prev_logits,
+                               tracker.use_multimask(is_init, len(prompt.labels)))
+        out = tracker.frame_outputs(heads, self.options.fill_hole_area)[0]
+        return self._commit_prompt(obj, is_new, frame_idx, is_cond, out, points=prompt)
+
+    def add_mask(self, frame_idx: int, obj_id, mask: np.ndarray) -> np.ndarray:
+        """A binary mask [S, S] float32 (model size) for one object on one frame; returns every object's masks on
+        that frame, [O, 1, H, W] float32 logits at video resolution."""
+        _, obj, is_new = self._object(obj_id)
+        is_cond = frame_idx not in obj.tracked or self.options.add_all_frames_to_correct_as_cond
+        heads = self.tracker.mask_as_output(self.features(frame_idx), mask)
+        out = self.tracker.frame_outputs(heads, self.options.fill_hole_area)[0]
+        return self._commit_prompt(obj, is_new, frame_idx, is_cond, out, mask=mask)
+
+    def clear_prompts(self, frame_idx: int, obj_id) -> None:
+        """Remove one object's prompts (and their result) on a frame."""
+        self._existing(obj_id).clear_prompts(frame_idx)
+
+    def frame_masks(self, frame_idx: int) -> np.ndarray:
+        """Every object's latest masks on a frame, [O, 1, H, W] float32 logits at video resolution."""
+        return self._frame_masks(frame_idx, any(frame_idx in o.temp_cond for o in self.objects))
+
+    def remove_object(self, obj_id, need_output: bool = True) -> list:
+        """Forget an object; [(frame_idx, masks [O, 1, H, W])] of the frames where it had prompts (none when
+        need_output is False or it was the last object). Unknown ids raise TrackingError."""
+        obj = self._existing(obj_id)
+        if len(self.objects) == 1:
+            self.reset()
+            return []
+        prompted = obj.prompted_frames()
+        for frame_idx in prompted:
+            obj.clear_prompts(frame_idx)
+        row = self.objects.index(obj)
+        del self.objects[row]
+        self.bank.drop_row(row)  # later objects move up a row, as their indices do
+        return [(t, self.frame_masks(t)) for t in prompted] if need_output else []
+
+    def reset(self) -> None:
+        """Remove every object and all their prompts and results."""
+        self.objects.clear()
+        self.bank.clear()
+
+    # -- tracking -----------------------------------------------------------------------------------------
+    def consolidate(self) -> None:
+        """Encode the memories of prompted frames and make them part of the tracking state
+        (propagate_in_video_preflight), and size the memory bank for steady-state tracking."""
+        if not self.objects:
+            raise TrackingError("No input points or masks are provided for any object; please add inputs first "
+                                "(add_new_points_or_box or add_new_mask).")
+        for obj in self.objects:
+            if not obj.has_conditioning_frame:
+                raise TrackingError(f"No input points or masks are provided for object id {obj.obj_id}; please "
+                                    f"add inputs first.")
+        self._encode_pending_memories()
+        radius = self._clear_radius()
+        for obj in self.objects:
+            obj.commit_temp(radius)
+        self._reserve_bank()
+
+    def first_conditioning_frame(self) -> int:
+        return min(t for o in self.objects for t in o.cond)
+
+    def track_frame(self, frame_idx: int, reverse: bool) -> np.ndarray:
+        """Track every object on one frame (objects prompted on it keep their output); returns their masks
+        [O, 1, H, W] float32 logits at video resolution. Call consolidate() after prompts, before this."""
+        objects = self.objects
+        rows = [i for i, o in enumerate(objects) if frame_idx not in o.cond]
+        computed: dict[int, FrameOutput] = {}
+        if rows:
+            tracker = self.tracker
+            feats = self.features(frame_idx)
+            embed = tracker.condition(feats, self._fill_bank(rows, frame_idx, reverse))
+            n = len(rows)
+            heads = tracker.decode(feats, embed, np.zeros((n, 1, 2), np.float32), -np.ones((n, 1), np.int32), None,
+                                   tracker.use_multimask(False, 0))
+            memory = tracker.encode_memory(feats, heads.low_res, False, heads.scores)
+            for out, i, mem in zip(tracker.frame_outputs(heads, self.options.fill_hole_area), rows, memory):
+                out.memory = mem
+                computed[i] = out  # yield its float32 masks, not their float16 copy in the history
+        radius = self._clear_radius()
+        for i, obj in enumerate(objects):
+            if radius is not None and frame_idx in obj.cond:
+                obj.forget_non_cond_around(frame_idx, radius)
+            obj.record_tracked(frame_idx, computed.get(i), reverse)
+        low_res = np.stack([(computed[i] if i in computed else o.cond.get(frame_idx)).masks
+                            for i, o in enumerate(objects)])[:, None]
+        return self.tracker.processing.video_mask_logits(low_res, (self.video_height, self.video_width),
+                                                         self.options.non_overlap_masks)
+
+    def forget_before(self, frame_idx: int) -> None:
+        """Drop the bookkeeping of frames the memory attention can no longer reach (the ring holds their
+        outputs); streams call it so their state stays bounded."""
+        for obj in self.objects:
+            obj.forget_tracked(frame_idx)
+
+    def features(self, frame_idx: int) -> FrameFeatures:
+        """The image encoder's outputs for a frame (the last frame's are cached, as the official code)."""
+        if self._features is None or self._features.frame_idx != frame_idx:
+            self._features = self.tracker.features(frame_idx, self.frames.get(frame_idx))
+        return self._features
+
+    # -- inside ---------------------------------------------------------------------------------------------
+    def _object(self, obj_id) -> tuple[int, ObjectTrack, bool]:
+        """(index, track, is_new); a new track joins the session only when its prompt is committed."""
+        obj_id = check_obj_id(obj_id)
+        idx = self.index_of(obj_id)
+        if idx is not None:
+            return idx, self.objects[idx], False
+        m = self.tracker.model.meta
+        ring = self.history_ring
+        history = FrameHistory(None if ring else self.num_frames, self.tracker.model.low_res_size, m.feature_size,
+                               m.flags["mem_dim"], m.flags["hidden_dim"], ring=ring or 16)
+        return len(self.objects), ObjectTrack(obj_id, history), True
+
+    def _existing(self, obj_id) -> ObjectTrack:
+        idx = self.index_of(check_obj_id(obj_id))
+        if idx is None:
+            raise TrackingError(f"object id {obj_id!r} does not exist; existing object ids: {self.obj_ids}")
+        return self.objects[idx]
+
+    def _commit_prompt(self, obj: ObjectTrack, is_new: bool, frame_idx: int, is_cond: bool, out: FrameOutput,
+                       points=None, mask=None) -> np.ndarray:
+        """The only change a prompt makes, after everything that can fail."""
+        if is_new:
+            self.objects.append(obj)
+        obj.record_prompt(frame_idx, is_cond, out, points=points, mask=mask)
+        return self._frame_masks(frame_idx, is_cond)
+
+    def _clear_radius(self) -> int | None:
+        """clear_non_cond_mem_around_input's window (stride * num_maskmem frames), None when it is off.
+        Official bug: the official predictor calls a method that does not exist there (facebookresearch/sam2#571);
+        this is the intended one, per object, as in sam2_video_predictor_legacy.py."""
+        rule = self.tracker.rule
+        return rule.stride * rule.num_maskmem if self.options.clear_non_cond_mem_around_input else None
+
+    def _encode_pending_memories(self) -> None:
+        """Memories of the temporary outputs, one memory_encoder call per frame for all its objects."""
+        pending: dict[int, list] = {}
+        for obj in self.objects:
+            for frame_idx, out in obj.pending_memories():
+                pending.setdefault(frame_idx, []).append(out)
+        for frame_idx, outs in pending.items():
+            memory = self.tracker.encode_memory(self.features(frame_idx), np.stack([o.masks for o in outs])[:, None],
+                                                self.options.binarize_mask_from_pts_for_mem_enc,
+                                                np.array([o.score for o in outs], np.float32))
+            for o, mem in zip(outs, memory):
+                o.memory = mem
+
+    def _reserve_bank(self) -> None:
+        """Size the bank for steady-state tracking at once: all conditioning frames plus the recent window."""
+        rule = self.tracker.rule
+        n_cond = max((len(o.cond) for o in self.objects), default=1)
+        max_ptrs = min(self.num_frames, rule.max_obj_ptrs) if self.num_frames else rule.max_obj_ptrs
+        self.bank.reserve(len(self.objects), n_cond + rule.num_maskmem - 1,
+                          (n_cond + max_ptrs - 1) if rule.use_obj_ptrs else 0)
+
+    def _fill_bank(self, rows: list, frame_idx: int, reverse: bool) -> dict:
+        """Fill the memory bank rows of these objects for frame_idx; returns the memory_attention inputs."""
+        rule, bank = self.tracker.rule, self.bank
+        selections = [select_memories(rule, frame_idx, reverse, list(self.objects[i].cond),
+                                      self.objects[i].non_cond.__contains__, self.num_frames) for i in rows]
+        bank.reserve(len(self.objects), max(len(m) for m, _ in selections), max(len(p) for _, p in selections))
+        for i, (mems, ptrs) in zip(rows, selections):
+            obj = self.objects[i]
+            bank.fill_row(i, [obj.memory_slot(ref) for ref in mems], [(obj.pointer(ref), ref.tpos) for ref in ptrs])
+        return bank.inputs(rows, *bank.used_extent(rows))
+
+    def _frame_masks(self, frame_idx: int, is_cond: bool) -> np.ndarray:
+        """Every object's latest mask on a frame at video resolution ([O, 1, H, W] float32; -1024 for objects
+        without one), as _consolidate_temp_output_across_obj(consolidate_at_video_res=True)."""
+        h, w = self.video_height, self.video_width
+        found = [(i, o.latest_masks(frame_idx, is_cond)) for i, o in enumerate(self.objects)]
+        found = [(i, masks) for i, masks in found if masks is not None]
+        video = np.full((len(self.objects), 1, h, w), NO_OBJ_SCORE, np.float32)
+        if found:
+            low = np.stack([masks for _, masks in found])[:, None].astype(np.float32)
+            video[[i for i, _ in found]] = self.tracker.processing.video_mask_logits(low, (h, w), False)
+        if self.options.non_overlap_masks:
+            video = ops.apply_non_overlapping_constraints(video)
+        return video
