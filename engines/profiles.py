@@ -30,6 +30,7 @@ class ProfileLimits:
     max_slots: int = DYNAMIC_AXES["slots"].max
     max_pointers: int = DYNAMIC_AXES["pointers"].max
     max_images: int = DYNAMIC_AXES["images"].max
+    max_frames: int = DYNAMIC_AXES["frames"].max  # videos whose objects share one call (sam2-trt serve)
 
     def __post_init__(self):
         for name, value in asdict(self).items():

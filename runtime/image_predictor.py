@@ -3,11 +3,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from sam2_trt.core.specs import DYNAMIC_AXES
 
 from .mask_selection import StabilityFallback, select_masks
 from .model import SAM2Model
 from .prompts import DecoderPrompts, check_image, prepare_prompts
+
+
+_EMBEDDING = ("image_embed", "high_res_feat0", "high_res_feat1")  # the encoder outputs the decoder reads
+
+
+@dataclass(frozen=True)
+class ImageEmbedding:
+    """What set_image computes for one image: the encoder's outputs (backend tensors) and the image's size."""
+
+    features: dict  # image_embed [1, 256, F, F], high_res_feat0 [1, 32, 4F, 4F], high_res_feat1 [1, 64, 2F, 2F]
+    orig_hw: tuple  # (H, W) of the image
 
 
 class SAM2ImagePredictor:
@@ -44,7 +59,7 @@ class SAM2ImagePredictor:
     def _encode(self, image: np.ndarray) -> dict:
         image = self.model.processing.preprocess_image(image, self.model.image_size)  # CUDA kernels or numpy twins
         out = self.model.run("image_encoder", image=image)
-        return {k: out[k] for k in ("image_embed", "high_res_feat0", "high_res_feat1")}
+        return {k: out[k] for k in _EMBEDDING}
 
     def set_image(self, image) -> None:
         """image: HxWx3 uint8 RGB numpy array or RGB PIL image. Computes and keeps its embedding."""
@@ -64,6 +79,30 @@ class SAM2ImagePredictor:
         self.reset_predictor()
         self._features, self._orig_hw = features, [im.shape[:2] for im in images]
         self._is_image_set, self._is_batch = True, True
+
+    def embed_images(self, images) -> list:
+        """[ImageEmbedding] of HxWx3 uint8 RGB images, encoded in as few calls as the image encoder's `images` axis
+        allows (each exactly as set_image would encode it alone); this predictor's state is not changed. For a
+        server that batches the images of many clients: each then gets its own with set_image_embedding."""
+        images = [check_image(im, f"images[{i}]") for i, im in enumerate(images)]
+        size, step = self.model.image_size, DYNAMIC_AXES["images"].max
+        found = []
+        for lo in range(0, len(images), step):
+            chunk = images[lo:lo + step]
+            batch = self.model.concat([self.model.processing.preprocess_image(im, size) for im in chunk])
+            out = self.model.run("image_encoder", image=batch)
+            for i, im in enumerate(chunk):  # own copies on the host: a kept embedding does not pin its batch
+                rows = {k: self.model.rows(out[k], i, i + 1) for k in _EMBEDDING}
+                found.append(ImageEmbedding({k: v.copy() if isinstance(v, np.ndarray) else v for k, v in rows.items()},
+                                            im.shape[:2]))
+        return found
+
+    def set_image_embedding(self, embedding: ImageEmbedding) -> None:
+        """Use an embedding from embed_images (of a predictor of the same model) as set_image would."""
+        if not isinstance(embedding, ImageEmbedding):
+            raise TypeError(f"embedding must be an ImageEmbedding from embed_images, not {type(embedding).__name__}")
+        self.reset_predictor()
+        self._features, self._orig_hw, self._is_image_set = [embedding.features], [embedding.orig_hw], True
 
     def get_image_embedding(self) -> np.ndarray:
         """[num_images, 256, F, F] float32: vision features + no_mem_embed, F = image_size / 16 (64 at 1024)."""
@@ -118,7 +157,8 @@ class SAM2ImagePredictor:
         out = self.model.run(
             "prompt_decoder", image_embed=feats["image_embed"], high_res_feat0=feats["high_res_feat0"],
             high_res_feat1=feats["high_res_feat1"], point_coords=prompts.coords, point_labels=prompts.labels,
-            mask_input=mask, has_mask_input=np.full(b, prompts.mask_input is not None, np.float32))
+            mask_input=mask, has_mask_input=np.full(b, prompts.mask_input is not None, np.float32),
+            frame_index=np.zeros(b, np.int32))
         low, ious = select_masks(self.model.host(out["masks"]), self.model.host(out["iou_predictions"]),
                                  multimask_output, self._stability)
         masks = self.model.processing.postprocess_image_masks(low, self._orig_hw[img_idx], self.mask_threshold,

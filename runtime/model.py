@@ -3,11 +3,13 @@ the pre/post-processing that goes with the backend (CUDA kernels beside a GPU ba
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from .backends import Backend, select_backend
+from .backends.object_chunks import concat_rows, row_slice
 from .processing import select_processing
 from sam2_trt.core.metadata import ModelMetadata, load_metadata
 from sam2_trt.core.specs import GRAPHS
@@ -19,6 +21,7 @@ class SAM2Model:
         self.backend = backend
         self.processing = select_processing(backend)  # HostProcessing | CudaProcessing, chosen once per model
         self._sessions = {}
+        self.calls = Counter()  # graph name -> calls made through run(): what batching saves is counted here
 
     @classmethod
     def load(cls, model_dir, backend: str = "auto", device: str = "cuda", stream=None,
@@ -58,7 +61,23 @@ class SAM2Model:
 
     def run(self, graph: str, **inputs) -> dict:
         """Run one graph; inputs by spec name (numpy or device tensors), outputs on the backend's device."""
+        self.calls[graph] += 1
         return self.session(graph).run(inputs)
 
     def host(self, tensor) -> np.ndarray:
         return self.backend.to_host(tensor)
+
+    def concat(self, parts: list):
+        """Backend tensors of one trailing shape -> one, axis 0 concatenated (a single part as it is); on the
+        device for device arrays, through the host for other device tensors (ONNX Runtime's OrtValues)."""
+        if len(parts) == 1:
+            return parts[0]
+        if all(isinstance(p, np.ndarray) for p in parts) or all(hasattr(p, "ptr") for p in parts):
+            return concat_rows(parts, getattr(self.backend, "stream", None))
+        return np.concatenate([self.host(p) for p in parts])
+
+    def rows(self, tensor, lo: int, hi: int):
+        """Rows lo..hi-1 (axis 0) of a backend tensor: a view for numpy and device arrays."""
+        if isinstance(tensor, np.ndarray) or hasattr(tensor, "ptr"):
+            return row_slice(tensor, lo, hi)
+        return self.host(tensor)[lo:hi]

@@ -10,7 +10,7 @@ from .validate import sample_inputs
 
 # Sizes used for tracing: every dynamic axis > 1 (and != other axes) so the tracer cannot specialize a
 # broadcast or a reshape on a size that happens to be 1.
-TRACE_DIMS = {"images": 2, "objects": 3, "embeds": 3, "points": 2, "slots": 2, "pointers": 4}
+TRACE_DIMS = {"images": 2, "frames": 5, "objects": 3, "embeds": 3, "points": 2, "slots": 2, "pointers": 4}
 _COMPLEX_TYPES = {14, 15}  # onnx.TensorProto.COMPLEX64 / COMPLEX128
 
 

@@ -1,5 +1,7 @@
 """What each graph must compute, by the official code paths, one object at a time.
 
+Each object reads the features of its own frame (`frame_index`), as if its video were run alone.
+
 These run the official modules the way SAM2Base and the predictors call them (official memory layout,
 Python-int pointer counts, no padding), so a graph that batches, pads or rewrites an op is checked
 against the code it replaces. Inputs and outputs are the graph spec's tensors as numpy arrays.
@@ -29,9 +31,10 @@ def image_encoder(model, inputs: dict) -> dict:
 def prompt_decoder(model, inputs: dict) -> dict:
     pe, dec = model.sam_prompt_encoder, model.sam_mask_decoder
     embeds = _t(inputs["image_embed"])
-    feats = [_t(inputs["high_res_feat0"]), _t(inputs["high_res_feat1"])]
     outs = []
     for i in range(inputs["point_coords"].shape[0]):
+        frame = int(inputs["frame_index"][i])
+        feats = [_t(inputs["high_res_feat0"][frame:frame + 1]), _t(inputs["high_res_feat1"][frame:frame + 1])]
         mask = _t(inputs["mask_input"][i:i + 1]) if inputs["has_mask_input"][i] > 0.5 else None
         points = (_t(inputs["point_coords"][i:i + 1]), _t(inputs["point_labels"][i:i + 1]))
         sparse, dense = pe(points=points, boxes=None, masks=mask)
@@ -49,13 +52,14 @@ def memory_attention(model, inputs: dict) -> dict:
     """As SAM2Base._prepare_memory_conditioned_features assembles memory for one object, then MemoryAttention."""
     from sam2.modeling.sam2_utils import get_1d_sine_pe
 
-    vision = _t(inputs["vision_features"])
-    f = vision.shape[-1]
-    curr = vision.flatten(2).permute(2, 0, 1)  # [HW,1,256]
-    curr_pos = model.image_encoder.neck.position_encoding(vision).flatten(2).permute(2, 0, 1)
+    f = inputs["vision_features"].shape[-1]
     mem_pos_enc = model.memory_encoder.position_encoding(torch.zeros(1, model.mem_dim, f, f))
     outs = []
     for i in range(inputs["memory"].shape[0]):
+        frame = int(inputs["frame_index"][i])
+        vision = _t(inputs["vision_features"][frame:frame + 1])
+        curr = vision.flatten(2).permute(2, 0, 1)  # [HW,1,256]
+        curr_pos = model.image_encoder.neck.position_encoding(vision).flatten(2).permute(2, 0, 1)
         mems, poss = [], []
         for s in np.flatnonzero(inputs["memory_valid"][i] > 0.5):
             feats = _t(inputs["memory"][i, s][None])
@@ -86,13 +90,14 @@ def memory_attention(model, inputs: dict) -> dict:
 @torch.no_grad()
 def memory_encoder(model, inputs: dict) -> dict:
     """As SAM2VideoPredictor._run_memory_encoder: _encode_new_memory, then stored as bfloat16."""
-    vision = _t(inputs["vision_features"])
-    f = vision.shape[-1]
+    f = inputs["vision_features"].shape[-1]
     saved = model.binarize_mask_from_pts_for_mem_enc
     model.binarize_mask_from_pts_for_mem_enc = True  # build_sam2_video_predictor's post-processing setting
     try:
         outs = []
         for i in range(inputs["mask_logits"].shape[0]):
+            frame = int(inputs["frame_index"][i])
+            vision = _t(inputs["vision_features"][frame:frame + 1])
             low = _t(inputs["mask_logits"][i:i + 1])
             high = F.interpolate(low, size=(model.image_size, model.image_size), mode="bilinear",
                                  align_corners=False)

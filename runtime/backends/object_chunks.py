@@ -29,7 +29,8 @@ def _is_per_object(spec: GraphSpec, name: str, value, n: int) -> bool:
     return axis0 == "objects" or (axis0 == "embeds" and value.shape[0] == n and n > 1)
 
 
-def _rows(value, lo: int, hi: int):
+def row_slice(value, lo: int, hi: int):
+    """Rows lo..hi-1 (axis 0) of a numpy array or a DeviceArray, as a view."""
     if isinstance(value, np.ndarray):
         return value[lo:hi]
     from ..gpu.device import DeviceArray
@@ -46,7 +47,7 @@ def split_objects(spec: GraphSpec, inputs: dict, max_objects: int) -> list:
     chunks = []
     for lo in range(0, n, max_objects):
         hi = min(lo + max_objects, n)
-        chunks.append({k: _rows(v, lo, hi) if _is_per_object(spec, k, v, n) else v for k, v in inputs.items()})
+        chunks.append({k: row_slice(v, lo, hi) if _is_per_object(spec, k, v, n) else v for k, v in inputs.items()})
     return chunks
 
 
@@ -54,19 +55,20 @@ def concat_objects(spec: GraphSpec, results: list, stream=None) -> dict:
     """Outputs of consecutive chunks -> the outputs of one call (axis 0 concatenated)."""
     if len(results) == 1:
         return results[0]
-    out = {}
-    for name in spec.output_names:
-        parts = [r[name] for r in results]
-        if isinstance(parts[0], np.ndarray):
-            out[name] = np.concatenate(parts)
-            continue
-        from ..gpu.device import DeviceArray, memcpy
+    return {name: concat_rows([r[name] for r in results], stream) for name in spec.output_names}
 
-        total = sum(p.shape[0] for p in parts)
-        dst = DeviceArray.empty((total, *parts[0].shape[1:]), parts[0].dtype, stream)
-        offset = 0
-        for p in parts:
-            memcpy(dst.ptr + offset, p.ptr, p.nbytes, "d2d", dst.stream)
-            offset += p.nbytes
-        out[name] = dst
-    return out
+
+def concat_rows(parts: list, stream=None):
+    """numpy arrays, or DeviceArrays, of one trailing shape -> one of them, axis 0 concatenated (one device copy
+    per part)."""
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    from ..gpu.device import DeviceArray, memcpy
+
+    total = sum(p.shape[0] for p in parts)
+    dst = DeviceArray.empty((total, *parts[0].shape[1:]), parts[0].dtype, stream)
+    offset = 0
+    for p in parts:
+        memcpy(dst.ptr + offset, p.ptr, p.nbytes, "d2d", dst.stream)
+        offset += p.nbytes
+    return dst

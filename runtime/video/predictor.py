@@ -158,24 +158,13 @@ class SAM2VideoPredictor:
         max_frame_num_to_track frames (default: all), forward or in reverse.
         Yields (frame_idx, obj_ids, mask logits [num_objects, 1, H, W] float32) per frame."""
         session = self._session(inference_state)
-        num_frames = session.num_frames
         if start_frame_idx is not None:
-            start_frame_idx = check_frame_idx(start_frame_idx, num_frames, "start_frame_idx")
+            start_frame_idx = check_frame_idx(start_frame_idx, session.num_frames, "start_frame_idx")
         if max_frame_num_to_track is not None and (isinstance(max_frame_num_to_track, bool) or not isinstance(
                 max_frame_num_to_track, (int, np.integer)) or max_frame_num_to_track < 0):
             raise ValueError(f"max_frame_num_to_track must be a non-negative int or None, got "
                              f"{max_frame_num_to_track!r}")
         session.consolidate()
-        if start_frame_idx is None:
-            start_frame_idx = session.first_conditioning_frame()
-        if max_frame_num_to_track is None:
-            max_frame_num_to_track = num_frames
-        if reverse:
-            end = max(start_frame_idx - max_frame_num_to_track, 0)
-            order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
-        else:
-            end = min(start_frame_idx + max_frame_num_to_track, num_frames - 1)
-            order = range(start_frame_idx, end + 1)
-        for frame_idx in order:
+        for frame_idx in session.propagation_order(start_frame_idx, max_frame_num_to_track, reverse):
             masks = session.track_frame(frame_idx, reverse)
             yield frame_idx, session.obj_ids, masks

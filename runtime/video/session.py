@@ -7,11 +7,15 @@ tracking (add a prompt, consolidate prompts into memory, track a frame, clear a 
 reset); SAM2VideoPredictor and SAM2VideoStream are thin facades over them with the official API, and a server
 can hold one session per video. The graphs are run by a FrameTracker shared with every other session of the
 same model.
+
+Tracking a frame has three phases, so that a scheduler can advance many sessions with one call per graph
+(batch.py): `prepare_track` (memory selection, the bank rows), the graph calls (FrameTracker.track, for the
+frames of many sessions at once) and `commit_track` (store the results). `track_frame` runs the three for one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,7 +26,7 @@ from .memory_selection import select_memories
 from .objects import ObjectTrack
 from .outputs import FrameHistory, FrameOutput
 from .prompts import PointPrompt, check_obj_id, merge_points
-from .tracker import NO_OBJ_SCORE, FrameFeatures, FrameTracker
+from .tracker import NO_OBJ_SCORE, FrameFeatures, FrameTracker, TrackedFrame
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,18 @@ class TrackingOptions:
     clear_non_cond_mem_around_input: bool  # a prompt drops that object's tracked memories around it
     add_all_frames_to_correct_as_cond: bool  # frames that receive correction clicks become conditioning
     binarize_mask_from_pts_for_mem_enc: bool  # memories of prompted frames from binarized masks
+
+
+@dataclass
+class TrackStep:
+    """One frame of one session between prepare_track and commit_track."""
+
+    frame_idx: int
+    reverse: bool
+    rows: list  # indices of the objects computed on this frame (objects prompted there keep their output)
+    extent: tuple = (0, 0)  # (slots, pointers) the rows' memories occupy in the bank
+    features: FrameFeatures | None = None  # the frame's features when the session has them cached
+    result: TrackedFrame | None = field(default=None, repr=False)  # the graphs' results for `rows`
 
 
 class TrackingSession:
@@ -121,7 +137,11 @@ class TrackingSession:
         prev_logits = None if prev is None else np.clip(prev, -32.0, 32.0)[None, None]
         feats = self.features(frame_idx)
         tracker = self.tracker
-        embed = feats.image_embed if is_init else tracker.condition(feats, self._fill_bank([idx], frame_idx, reverse))
+        if is_init:
+            embed = feats.image_embed
+        else:
+            self._fill_bank([idx], frame_idx, reverse)
+            embed = tracker.condition(feats, self.bank.inputs([idx], *self.bank.used_extent([idx])))
         heads = tracker.decode(feats, embed, prompt.coords[None], prompt.labels[None], prev_logits,
                                tracker.use_multimask(is_init, len(prompt.labels)))
         out = tracker.frame_outputs(heads, self.options.fill_hole_area)[0]
@@ -184,28 +204,67 @@ class TrackingSession:
     def first_conditioning_frame(self) -> int:
         return min(t for o in self.objects for t in o.cond)
 
+    def propagation_order(self, start_frame_idx: int | None = None, max_frame_num_to_track: int | None = None,
+                          reverse: bool = False) -> range:
+        """The frames propagate_in_video visits, in order (after consolidate(); arguments as checked there):
+        from start_frame_idx (default: the earliest prompted frame) over max_frame_num_to_track frames (default:
+        all), forward or in reverse."""
+        num_frames = self.num_frames
+        start = self.first_conditioning_frame() if start_frame_idx is None else start_frame_idx
+        count = num_frames if max_frame_num_to_track is None else max_frame_num_to_track
+        if reverse:
+            end = max(start - count, 0)
+            return range(start, end - 1, -1) if start > 0 else range(0)
+        return range(start, min(start + count, num_frames - 1) + 1)
+
     def track_frame(self, frame_idx: int, reverse: bool) -> np.ndarray:
         """Track every object on one frame (objects prompted on it keep their output); returns their masks
         [O, 1, H, W] float32 logits at video resolution. Call consolidate() after prompts, before this."""
-        objects = self.objects
-        rows = [i for i, o in enumerate(objects) if frame_idx not in o.cond]
-        computed: dict[int, FrameOutput] = {}
+        step = self.prepare_track(frame_idx, reverse)
+        if step.rows:
+            step.features = self.features(frame_idx)
+            step.result = self.tracker.track([step.features], [self.bank_inputs(step, *step.extent)])[0]
+        return self.commit_track(step)
+
+    def prepare_track(self, frame_idx: int, reverse: bool) -> TrackStep:
+        """Phase 1 of track_frame: which objects need the graphs on this frame, and their memories selected into
+        the bank. Then the graphs run (FrameTracker.track with bank_inputs(step, ...)) and commit_track ends it."""
+        rows = [i for i, o in enumerate(self.objects) if frame_idx not in o.cond]
+        step = TrackStep(frame_idx, reverse, rows)
         if rows:
-            tracker = self.tracker
-            feats = self.features(frame_idx)
-            embed = tracker.condition(feats, self._fill_bank(rows, frame_idx, reverse))
-            n = len(rows)
-            heads = tracker.decode(feats, embed, np.zeros((n, 1, 2), np.float32), -np.ones((n, 1), np.int32), None,
-                                   tracker.use_multimask(False, 0))
-            memory = tracker.encode_memory(feats, heads.low_res, False, heads.scores)
-            for out, i, mem in zip(tracker.frame_outputs(heads, self.options.fill_hole_area), rows, memory):
+            self._fill_bank(rows, frame_idx, reverse)
+            step.extent = self.bank.used_extent(rows)
+            cached = self._features
+            step.features = cached if cached is not None and cached.frame_idx == frame_idx else None
+        return step
+
+    def bank_inputs(self, step: TrackStep, slots: int, pointers: int) -> dict:
+        """The memory_attention inputs of a prepared step's objects, padded to `slots` and `pointers` (at least
+        its extent: a batch of sessions pads every session to the largest; padding is masked, so exact)."""
+        if slots < step.extent[0] or pointers < step.extent[1]:
+            raise ValueError(f"bank inputs of {slots} slots and {pointers} pointers cannot hold this step's "
+                             f"extent {step.extent}")
+        self.bank.reserve(len(self.objects), slots, pointers)
+        return self.bank.inputs(step.rows, slots, pointers)
+
+    def commit_track(self, step: TrackStep) -> np.ndarray:
+        """Phase 3 of track_frame: store the step's results; returns every object's masks on the frame, [O, 1, H, W]
+        float32 logits at video resolution."""
+        frame_idx, objects = step.frame_idx, self.objects
+        computed: dict[int, FrameOutput] = {}
+        if step.rows:
+            if step.result is None or step.features is None:
+                raise TrackingError(f"frame {frame_idx} was prepared but not tracked; run its graphs first")
+            self._features = step.features
+            outs = self.tracker.frame_outputs(step.result.heads, self.options.fill_hole_area)
+            for out, i, mem in zip(outs, step.rows, step.result.memory):
                 out.memory = mem
                 computed[i] = out  # yield its float32 masks, not their float16 copy in the history
         radius = self._clear_radius()
         for i, obj in enumerate(objects):
             if radius is not None and frame_idx in obj.cond:
                 obj.forget_non_cond_around(frame_idx, radius)
-            obj.record_tracked(frame_idx, computed.get(i), reverse)
+            obj.record_tracked(frame_idx, computed.get(i), step.reverse)
         low_res = np.stack([(computed[i] if i in computed else o.cond.get(frame_idx)).masks
                             for i, o in enumerate(objects)])[:, None]
         return self.tracker.processing.video_mask_logits(low_res, (self.video_height, self.video_width),
@@ -278,8 +337,8 @@ class TrackingSession:
         self.bank.reserve(len(self.objects), n_cond + rule.num_maskmem - 1,
                           (n_cond + max_ptrs - 1) if rule.use_obj_ptrs else 0)
 
-    def _fill_bank(self, rows: list, frame_idx: int, reverse: bool) -> dict:
-        """Fill the memory bank rows of these objects for frame_idx; returns the memory_attention inputs."""
+    def _fill_bank(self, rows: list, frame_idx: int, reverse: bool) -> None:
+        """Fill the memory bank rows of these objects with the memories and pointers frame_idx attends to."""
         rule, bank = self.tracker.rule, self.bank
         selections = [select_memories(rule, frame_idx, reverse, list(self.objects[i].cond),
                                       self.objects[i].non_cond.__contains__, self.num_frames) for i in rows]
@@ -287,7 +346,6 @@ class TrackingSession:
         for i, (mems, ptrs) in zip(rows, selections):
             obj = self.objects[i]
             bank.fill_row(i, [obj.memory_slot(ref) for ref in mems], [(obj.pointer(ref), ref.tpos) for ref in ptrs])
-        return bank.inputs(rows, *bank.used_extent(rows))
 
     def _frame_masks(self, frame_idx: int, is_cond: bool) -> np.ndarray:
         """Every object's latest mask on a frame at video resolution ([O, 1, H, W] float32; -1024 for objects

@@ -6,7 +6,10 @@ numpy: `_forward_sam_heads` (mask and pointer selection, no-object handling), `_
 graph, fed by the MemoryBank). Every method takes a batch of objects and runs each graph once.
 
 A FrameTracker holds no video state: one serves every tracking session of a predictor (and of the sessions
-copied from them).
+copied from them). `track` runs the objects of several frames (one per session, several videos) through the
+tracking graphs in one call each: the graphs take a batch of frames and each object's frame index, and compute
+every object as they would alone (bit for bit on ONNX Runtime, see sam2_export/modules/layer_norm.py), which is
+how a server advances many sessions together (session.py: prepare_track / commit_track).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from sam2_trt.core.specs import DYNAMIC_AXES
 
 from .. import ops
 from ..mask_selection import StabilityFallback, select_masks
@@ -44,6 +49,22 @@ class HeadOutputs:
     low_res: np.ndarray  # [n, 1, h, w] float32 mask logits (absent objects: -1024), before hole filling
     pointers: np.ndarray  # [n, 256] float32 object pointers, no-object mixing applied
     scores: np.ndarray  # [n] float32 object score logits
+
+    def rows(self, lo: int, hi: int) -> "HeadOutputs":
+        return HeadOutputs(self.low_res[lo:hi], self.pointers[lo:hi], self.scores[lo:hi])
+
+
+@dataclass
+class TrackedFrame:
+    """What `track` computed for the objects of one frame."""
+
+    heads: HeadOutputs
+    memory: np.ndarray  # [n, 64, F, F] float32 (bf16-exact) memories of the objects' new masks
+
+
+def _one_frame(n: int) -> np.ndarray:
+    """frame_index [n] int32 for objects that all read frame 0 of a one-frame batch."""
+    return np.zeros(n, np.int32)
 
 
 class FrameTracker:
@@ -89,10 +110,46 @@ class FrameTracker:
         return FrameFeatures(frame_idx, out["vision_features"], out["image_embed"], out["high_res_feat0"],
                              out["high_res_feat1"])
 
+    def features_batch(self, frames: list) -> list:
+        """Image encoder on frames of several videos [(frame_idx, [H, W, 3] uint8)], up to the `images` axis'
+        largest batch per call (every image is encoded as it would be alone) -> [FrameFeatures]."""
+        size, step = self.model.image_size, DYNAMIC_AXES["images"].max
+        found = []
+        for lo in range(0, len(frames), step):
+            chunk = frames[lo:lo + step]
+            images = self.model.concat([self.processing.preprocess_video_frame(u8, size) for _, u8 in chunk])
+            out = self.model.run("image_encoder", image=images)
+            for k, (frame_idx, _) in enumerate(chunk):
+                row = {name: self.model.rows(value, k, k + 1) for name, value in out.items()}
+                found.append(FrameFeatures(frame_idx, row["vision_features"], row["image_embed"],
+                                           row["high_res_feat0"], row["high_res_feat1"]))
+        return found
+
     def condition(self, feats: FrameFeatures, bank_inputs: dict):
         """memory_attention: [n, 256, F, F] memory-conditioned features (backend tensor)."""
-        return self.model.run("memory_attention", vision_features=feats.vision_features,
+        n = bank_inputs["memory_valid"].shape[0]
+        return self.model.run("memory_attention", vision_features=feats.vision_features, frame_index=_one_frame(n),
                               **bank_inputs)["conditioned_features"]
+
+    def track(self, frames: list, bank_inputs: list) -> list:
+        """Track the objects of several frames (one per session) with one call per graph: frames [FrameFeatures],
+        bank_inputs [memory_attention inputs of that frame's objects]; the bank inputs of all frames must have the
+        same slots and pointers (padding is masked). Returns a TrackedFrame per frame, each object's result as it
+        would be tracked alone (SAM2Base.track_step without prompts)."""
+        counts = [b["memory_valid"].shape[0] for b in bank_inputs]
+        frame_index = np.repeat(np.arange(len(frames), dtype=np.int32), counts)
+        vision, hr0, hr1 = ([getattr(f, name) for f in frames]
+                            for name in ("vision_features", "high_res_feat0", "high_res_feat1"))
+        vision, hr0, hr1 = self.model.concat(vision), self.model.concat(hr0), self.model.concat(hr1)
+        inputs = {k: self.model.concat([b[k] for b in bank_inputs]) for k in bank_inputs[0]}
+        embed = self.model.run("memory_attention", vision_features=vision, frame_index=frame_index,
+                               **inputs)["conditioned_features"]
+        n = int(frame_index.shape[0])
+        heads = self._decode(embed, hr0, hr1, frame_index, np.zeros((n, 1, 2), np.float32),
+                             -np.ones((n, 1), np.int32), None, self.use_multimask(False, 0))
+        memory = self._encode_memory(vision, frame_index, heads.low_res, False, heads.scores)
+        bounds = np.cumsum([0, *counts])
+        return [TrackedFrame(heads.rows(lo, hi), memory[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
     def use_multimask(self, is_init_cond_frame: bool, num_points: int) -> bool:
         """SAM2Base._use_multimask."""
@@ -104,12 +161,19 @@ class FrameTracker:
                mask_input: np.ndarray | None, multimask: bool) -> HeadOutputs:
         """prompt_decoder + SAM2Base._forward_sam_heads' selection. image_embed [1 or n, 256, F, F];
         coords [n, N, 2] float32 model pixels; labels [n, N] int32; mask_input [n, 1, h, w] float32 or None."""
+        return self._decode(image_embed, feats.high_res_feat0, feats.high_res_feat1, _one_frame(coords.shape[0]),
+                            coords, labels, mask_input, multimask)
+
+    def _decode(self, image_embed, high_res_feat0, high_res_feat1, frame_index: np.ndarray, coords: np.ndarray,
+                labels: np.ndarray, mask_input: np.ndarray | None, multimask: bool) -> HeadOutputs:
+        """decode() with the high-res features of T frames ([T, 32, 4F, 4F], [T, 64, 2F, 2F]) and each object's
+        frame (frame_index [n] int32)."""
         n, low = coords.shape[0], self.model.low_res_size
         out = self.model.run(
-            "prompt_decoder", image_embed=image_embed, high_res_feat0=feats.high_res_feat0,
-            high_res_feat1=feats.high_res_feat1, point_coords=coords, point_labels=labels,
+            "prompt_decoder", image_embed=image_embed, high_res_feat0=high_res_feat0, high_res_feat1=high_res_feat1,
+            point_coords=coords, point_labels=labels,
             mask_input=mask_input if mask_input is not None else np.zeros((n, 1, low, low), np.float32),
-            has_mask_input=np.full(n, mask_input is not None, np.float32))
+            has_mask_input=np.full(n, mask_input is not None, np.float32), frame_index=frame_index)
         masks, ious = self.model.host(out["masks"]), self.model.host(out["iou_predictions"])
         tokens = self.model.host(out["object_pointers"])  # [n, 4, 256]: obj_ptr_proj of every mask token
         scores = self.model.host(out["object_score_logits"])[:, 0].astype(np.float32)
@@ -140,11 +204,16 @@ class FrameTracker:
     def encode_memory(self, feats: FrameFeatures, low_res: np.ndarray, binarize: bool,
                       scores: np.ndarray) -> np.ndarray:
         """memory_encoder: low_res [n, 1, h, w] float32 logits -> memories [n, 64, F, F] float32 (host)."""
+        return self._encode_memory(feats.vision_features, _one_frame(low_res.shape[0]), low_res, binarize, scores)
+
+    def _encode_memory(self, vision_features, frame_index: np.ndarray, low_res: np.ndarray, binarize: bool,
+                       scores: np.ndarray) -> np.ndarray:
+        """encode_memory() with the features of T frames ([T, 256, F, F]) and each object's frame ([n] int32)."""
         n = low_res.shape[0]
-        out = self.model.run("memory_encoder", vision_features=feats.vision_features,
+        out = self.model.run("memory_encoder", vision_features=vision_features,
                              mask_logits=np.ascontiguousarray(low_res, np.float32),
                              binarize=np.full(n, binarize, np.float32),
-                             object_score_logits=scores.reshape(n, 1).astype(np.float32))
+                             object_score_logits=scores.reshape(n, 1).astype(np.float32), frame_index=frame_index)
         return self.model.host(out["memory"])
 
     # -- mask prompts -------------------------------------------------------------------------------------

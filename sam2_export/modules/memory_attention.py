@@ -5,6 +5,8 @@ frames, number of pointer tokens) is baked in as Python ints when traced. Here s
 fixed slots [B, S, 64, F, F] with their temporal-encoding index, pointers as [B, P, 256] with their temporal
 distance, and each object masks its unused slots, so objects with different memory sets share one call.
 A masked key gets exactly zero softmax weight, so the result equals attending to the valid keys only.
+The current frame's features come per frame (several videos in one call) and each object continues from its own
+frame's (frame_index) after the first self-attention, which only depends on the frame and so runs once per frame.
 """
 
 import torch
@@ -100,10 +102,10 @@ class MemoryAttentionGraph(nn.Module):
                           ).transpose(-3, -2).flatten(-2)
 
     def forward(self, vision_features, memory, memory_tpos_index, memory_valid,
-                object_pointers, pointer_tpos, pointer_valid):
-        """vision_features [1,256,F,F], memory [B,S,64,F,F], memory_tpos_index [B,S] int32,
-        memory_valid [B,S], object_pointers [B,P,256], pointer_tpos [B,P], pointer_valid [B,P]
-        -> conditioned_features [B,256,F,F] (float32)."""
+                object_pointers, pointer_tpos, pointer_valid, frame_index):
+        """vision_features [T,256,F,F] (T frames), memory [B,S,64,F,F], memory_tpos_index [B,S] int32,
+        memory_valid [B,S], object_pointers [B,P,256], pointer_tpos [B,P], pointer_valid [B,P],
+        frame_index [B] int32 in [0, T) -> conditioned_features [B,256,F,F] (float32)."""
         m = self.model
         ma = m.memory_attention
         b = memory.shape[0]
@@ -122,13 +124,15 @@ class MemoryAttentionGraph(nn.Module):
                            pointer_valid.unsqueeze(-1).expand(-1, -1, tokens).reshape(b, -1)], dim=1)
         bias = torch.zeros_like(valid).masked_fill(valid < 0.5, float("-inf"))[:, None, None, :]
 
-        x = vision_features.flatten(2).transpose(1, 2)  # [1,HW,256]: shared until the first cross-attention
+        x = vision_features.flatten(2).transpose(1, 2)  # [T,HW,256]: per frame until the first cross-attention
         x = x + 0.1 * self.curr_pos
-        for layer in ma.layers:
+        for i, layer in enumerate(ma.layers):
             sa = layer.self_attn
             t = layer.norm1(x)
             x = x + self._attend(sa, self._split_rope(sa, sa.q_proj(t)), self._split_rope(sa, sa.k_proj(t)),
                                  sa.v_proj(t))
+            if i == 0:
+                x = x.index_select(0, frame_index)  # [B,HW,256]: each object from here on, on its own frame
             ca = layer.cross_attn_image
             t = layer.norm2(x)
             k_mem = self._split_rope(ca, ca.k_proj(mem + mem_pos)).flatten(1, 2)  # pointers are not rotated

@@ -3,13 +3,17 @@
 The official MaskDecoder.forward selects masks with Python flags (multimask_output, dynamic stability) and
 SAM2Base masks absent objects; both are left to the runtime, so this graph is the decoder's predict_masks
 with the image broadcast by Expand (repeat_interleave with a dynamic count exports poorly) and the point
-embedding written without in-place slice assignment.
+embedding written without in-place slice assignment. The high-resolution features come per frame and each object
+gathers its own (frame_index), so objects of several videos share a call; LayerNorm2d computes its statistics the
+same way for any batch (layer_norm.py).
 """
 
 import math
 
 import torch
 from torch import nn
+
+from .layer_norm import batch_invariant_layer_norms
 
 
 class PromptDecoderGraph(nn.Module):
@@ -38,10 +42,19 @@ class PromptDecoderGraph(nn.Module):
         return emb
 
     def forward(self, image_embed, high_res_feat0, high_res_feat1, point_coords, point_labels,
-                mask_input, has_mask_input):
-        """image_embed [E,256,F,F] (E = 1 or B), high_res_feat0 [1,32,4F,4F], high_res_feat1 [1,64,2F,2F],
-        point_coords [B,N,2], point_labels [B,N] int32, mask_input [B,1,4F,4F], has_mask_input [B]
-        -> masks [B,4,4F,4F], iou_predictions [B,4], object_pointers [B,4,256], object_score_logits [B,1]."""
+                mask_input, has_mask_input, frame_index):
+        """image_embed [E,256,F,F] (E = 1 or B), high_res_feat0 [T,32,4F,4F], high_res_feat1 [T,64,2F,2F] (T frames),
+        point_coords [B,N,2], point_labels [B,N] int32, mask_input [B,1,4F,4F], has_mask_input [B],
+        frame_index [B] int32 in [0, T) -> masks [B,4,4F,4F], iou_predictions [B,4], object_pointers [B,4,256],
+        object_score_logits [B,1]."""
+        with batch_invariant_layer_norms(self.model):
+            return self._decode(image_embed, high_res_feat0.index_select(0, frame_index),
+                                high_res_feat1.index_select(0, frame_index), point_coords, point_labels, mask_input,
+                                has_mask_input)
+
+    def _decode(self, image_embed, high_res_feat0, high_res_feat1, point_coords, point_labels, mask_input,
+                has_mask_input):
+        """forward() with the high-res features already gathered per object ([B,32,4F,4F], [B,64,2F,2F])."""
         pe = self.model.sam_prompt_encoder
         dec = self.model.sam_mask_decoder
         b = point_coords.shape[0]

@@ -34,6 +34,8 @@ def add_build_options(p, with_model_dir: bool = True) -> None:
                    help=f"object pointers per object (default {d.max_pointers})")
     p.add_argument("--max-images", type=int, default=d.max_images, metavar="N",
                    help=f"images per set_image_batch call (default {d.max_images})")
+    p.add_argument("--max-frames", type=int, default=d.max_frames, metavar="N",
+                   help=f"videos whose objects share one call in sam2-trt serve (default {d.max_frames})")
     p.add_argument("--workspace", type=float, default=None, metavar="GB",
                    help="TensorRT workspace limit in GB (default: TensorRT's, up to the GPU's memory)")
     p.add_argument("--timing-cache", type=Path, default=None, metavar="PATH",
@@ -79,7 +81,8 @@ def options_from_args(args):
 
     try:
         limits = ProfileLimits(max_objects=args.max_objects, max_points=args.max_points, max_slots=args.max_slots,
-                               max_pointers=args.max_pointers, max_images=args.max_images)
+                               max_pointers=args.max_pointers, max_images=args.max_images,
+                               max_frames=args.max_frames)
         return BuildOptions(precision=args.precision, limits=limits, workspace_gb=args.workspace,
                             timing_cache=args.timing_cache, force=getattr(args, "force", False))
     except ValueError as e:

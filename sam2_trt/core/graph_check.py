@@ -15,7 +15,9 @@ from .specs import GraphSpec, Tolerance
 
 
 def sample_inputs(spec: GraphSpec, image_size: int, dims: dict, seed: int) -> dict:
-    """Seeded inputs for one validation case: {input name: numpy array} with realistic value ranges."""
+    """Seeded inputs for one validation case: {input name: numpy array} with realistic value ranges. A case that
+    does not name the `frames` axis has one frame (one video)."""
+    dims = {"frames": 1, **dims}
     rng = np.random.default_rng(seed)
     out = {}
     for t in spec.inputs:
@@ -34,6 +36,9 @@ def sample_inputs(spec: GraphSpec, image_size: int, dims: dict, seed: int) -> di
             a = rng.uniform(size=shape) < 0.7
             if len(shape) == 2 and shape[1] > 0:
                 a[:, 0] = True  # every object keeps at least one real entry, as the runtime guarantees
+        elif t.sample == "frame_index":
+            a = np.arange(shape[0]) % int(dims["frames"])  # every frame used when objects >= frames
+            rng.shuffle(a)
         elif t.sample == "logits":
             a = rng.normal(0, 8, shape)  # both signs, some near the 0 threshold
         else:  # "normal" / "image"

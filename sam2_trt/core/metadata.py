@@ -19,7 +19,8 @@ from .specs import GRAPHS
 
 METADATA_FILENAME = "sam2_trt.json"
 VALIDATION_FILENAME = "validation.json"
-FORMAT_VERSION = 1
+# 2: the per-object graphs take a batch of frames and a per-object frame_index (several videos in one call)
+FORMAT_VERSION = 2
 
 
 

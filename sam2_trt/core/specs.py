@@ -9,7 +9,11 @@ Shapes are written with symbols:
   * spatial symbols, fixed per exported model by its image size S:
       "S" = S, "F" = S/16 (the stride-16 feature map, 64 at 1024), "F2" = 2F, "F4" = 4F (the
       low-res mask size, 256 at 1024)
-  * dynamic axes (see DYNAMIC_AXES): "images", "objects", "embeds", "points", "slots", "pointers".
+  * dynamic axes (see DYNAMIC_AXES): "images", "frames", "objects", "embeds", "points", "slots", "pointers".
+
+The per-object graphs take a frame's shared features as a batch of frames plus a per-object `frame_index`: one
+video sends its one frame and index 0 for every object; a server tracking several videos at once sends the frames
+of all of them and each object says which is its own, so objects of different videos share one call.
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ DYNAMIC_AXES = {
     a.name: a
     for a in (
         DynamicAxis("images", 1, 1, 4, "images encoded in one call (set_image_batch)"),
+        DynamicAxis(
+            "frames", 1, 1, 16,
+            "frames whose shared features one call takes: 1 for one video, more when objects of several videos "
+            "(a server's sessions) are tracked in one call; `frame_index` gives each object its frame",
+        ),
         DynamicAxis("objects", 1, 1, 64, "objects tracked together, or prompts decoded together"),
         DynamicAxis(
             "embeds", 1, 1, 64,
@@ -94,8 +103,8 @@ class TensorSpec:
     dtype: str  # numpy dtype name: "float32" or "int32"
     shape: tuple  # ints, spatial symbols or dynamic axis names
     doc: str
-    # How validation draws a value for an input (see sam2_export/validate.py): "normal", "image",
-    # "coords", "labels", "binary", "tpos_index", "tpos", "valid", "logits".
+    # How validation draws a value for an input (see sam2_trt/core/graph_check.py): "normal", "image",
+    # "coords", "labels", "binary", "tpos_index", "tpos", "valid", "logits", "frame_index".
     sample: str = "normal"
     tolerance: Tolerance | None = None  # outputs only: fp32 ONNX Runtime against fp32 PyTorch
     # Outputs only: how reduced precision moves this output (one of PRECISION_KINDS), which picks its
@@ -164,6 +173,12 @@ _FEATURES_TOL = Tolerance(1e-5, 1e-4, "up to 48 Hiera blocks: summation order di
 _LOGITS_TOL = Tolerance(1e-5, 5e-5, "mask logits of the two-way transformer (measured <= 7e-7 relative)")
 _SMALL_TOL = Tolerance(1e-5, 1e-5, "small MLP heads on transformer tokens (measured <= 1e-6 relative)")
 
+
+def _frame_index(features: str) -> TensorSpec:
+    return TensorSpec("frame_index", "int32", ("objects",),
+                      f"which frame of {features} each object is on (all 0 for one video)", sample="frame_index")
+
+
 IMAGE_ENCODER = GraphSpec(
     name="image_encoder",
     doc="Hiera trunk + FPN neck + the decoder's conv_s0/conv_s1 projections, as SAM2Base.forward_image.",
@@ -195,8 +210,8 @@ PROMPT_DECODER = GraphSpec(
     inputs=(
         TensorSpec("image_embed", "float32", ("embeds", HIDDEN_DIM, "F", "F"),
                    "image_embed of the encoder, or memory-conditioned features; batch 1 or `objects`"),
-        TensorSpec("high_res_feat0", "float32", (1, 32, "F4", "F4"), "from the image encoder (one image)"),
-        TensorSpec("high_res_feat1", "float32", (1, 64, "F2", "F2"), "from the image encoder (one image)"),
+        TensorSpec("high_res_feat0", "float32", ("frames", 32, "F4", "F4"), "from the image encoder, per frame"),
+        TensorSpec("high_res_feat1", "float32", ("frames", 64, "F2", "F2"), "from the image encoder, per frame"),
         TensorSpec("point_coords", "float32", ("objects", "points", 2),
                    "x, y in model input pixels (0..S); the graph appends the (0,0) pad point", sample="coords"),
         TensorSpec("point_labels", "int32", ("objects", "points"),
@@ -206,6 +221,7 @@ PROMPT_DECODER = GraphSpec(
                    sample="logits"),
         TensorSpec("has_mask_input", "float32", ("objects",),
                    "1 to use mask_input, 0 for the learned no-mask embedding", sample="binary"),
+        _frame_index("high_res_feat0/1"),
     ),
     outputs=(
         TensorSpec("masks", "float32", ("objects", NUM_MASKS, "F4", "F4"),
@@ -219,9 +235,10 @@ PROMPT_DECODER = GraphSpec(
                    "object presence logit (> 0: present)", tolerance=_SMALL_TOL, precision_kind="small"),
     ),
     validation_cases=(
-        {"objects": 1, "embeds": 1, "points": 1},
-        {"objects": 3, "embeds": 1, "points": 4},
-        {"objects": 2, "embeds": 2, "points": 2},
+        {"objects": 1, "embeds": 1, "points": 1, "frames": 1},
+        {"objects": 3, "embeds": 1, "points": 4, "frames": 1},
+        {"objects": 2, "embeds": 2, "points": 2, "frames": 1},
+        {"objects": 3, "embeds": 3, "points": 2, "frames": 2},  # objects of two videos in one call
     ),
 )
 
@@ -230,8 +247,8 @@ MEMORY_ATTENTION = GraphSpec(
     doc="Conditions the current frame's features on each object's memories. Memory positional encodings are "
         "built inside from slot indices (the bank stays in place); padded slots/pointers are masked.",
     inputs=(
-        TensorSpec("vision_features", "float32", (1, HIDDEN_DIM, "F", "F"),
-                   "raw stride-16 features of the current frame (shared by all objects)"),
+        TensorSpec("vision_features", "float32", ("frames", HIDDEN_DIM, "F", "F"),
+                   "raw stride-16 features of the current frame of each video (shared by its objects)"),
         TensorSpec("memory", "float32", ("objects", "slots", MEMORY_DIM, "F", "F"),
                    "spatial memories (memory encoder outputs, bf16-rounded)"),
         TensorSpec("memory_tpos_index", "int32", ("objects", "slots"),
@@ -245,6 +262,7 @@ MEMORY_ATTENTION = GraphSpec(
                    "signed frame distance / (min(num_frames, 16) - 1); unused by SAM 2.0", sample="tpos"),
         TensorSpec("pointer_valid", "float32", ("objects", "pointers"),
                    "1 for a real pointer, 0 for padding", sample="valid"),
+        _frame_index("vision_features"),
     ),
     outputs=(
         TensorSpec("conditioned_features", "float32", ("objects", HIDDEN_DIM, "F", "F"),
@@ -254,8 +272,9 @@ MEMORY_ATTENTION = GraphSpec(
                    precision_kind="features"),
     ),
     validation_cases=(
-        {"objects": 2, "slots": 3, "pointers": 5},
-        {"objects": 1, "slots": 2, "pointers": 0},
+        {"objects": 2, "slots": 3, "pointers": 5, "frames": 1},
+        {"objects": 1, "slots": 2, "pointers": 0, "frames": 1},
+        {"objects": 3, "slots": 2, "pointers": 3, "frames": 2},  # objects of two videos in one call
     ),
 )
 
@@ -264,14 +283,15 @@ MEMORY_ENCODER = GraphSpec(
     doc="Encodes a frame's predicted masks into memories, as SAM2Base._encode_new_memory, from the low-res "
         "logits (upsampled inside), rounded to bf16 as the official predictor stores them.",
     inputs=(
-        TensorSpec("vision_features", "float32", (1, HIDDEN_DIM, "F", "F"),
-                   "raw stride-16 features of the frame (shared by all objects)"),
+        TensorSpec("vision_features", "float32", ("frames", HIDDEN_DIM, "F", "F"),
+                   "raw stride-16 features of the frame of each video (shared by its objects)"),
         TensorSpec("mask_logits", "float32", ("objects", 1, "F4", "F4"),
                    "low-res mask logits (after no-object masking)", sample="logits"),
         TensorSpec("binarize", "float32", ("objects",),
                    "1: mask = (logits > 0) (masks from clicks); 0: mask = sigmoid(logits)", sample="binary"),
         TensorSpec("object_score_logits", "float32", ("objects", 1),
                    "object presence logit; absent objects get no_obj_embed_spatial (SAM 2.1)"),
+        _frame_index("vision_features"),
     ),
     outputs=(
         TensorSpec("memory", "float32", ("objects", MEMORY_DIM, "F", "F"),
@@ -280,7 +300,7 @@ MEMORY_ENCODER = GraphSpec(
                                        "can flip a rounding by one bf16 step (2^-8 of the value); allow two"),
                    precision_kind="memory"),
     ),
-    validation_cases=({"objects": 1}, {"objects": 3}),
+    validation_cases=({"objects": 1, "frames": 1}, {"objects": 3, "frames": 1}, {"objects": 3, "frames": 2}),
 )
 
 GRAPHS = {g.name: g for g in (IMAGE_ENCODER, PROMPT_DECODER, MEMORY_ATTENTION, MEMORY_ENCODER)}

@@ -27,7 +27,9 @@ def test_pointers_start_empty_and_slots_at_one():
     p = derive_profile(GRAPHS["memory_attention"], 1024)
     assert p["object_pointers"].min == (1, 0, 256) and p["pointer_valid"].min == (1, 0)
     assert p["memory"].min == (1, 1, 64, 64, 64) and p["memory"].max == (16, 16, 64, 64, 64)
-    assert p["vision_features"].min == p["vision_features"].max == (1, 256, 64, 64)
+    # one frame per video whose objects share the call (sam2-trt serve), each object's frame by index
+    assert p["vision_features"].min == (1, 256, 64, 64) and p["vision_features"].max == (16, 256, 64, 64)
+    assert p["frame_index"].min == (1,) and p["frame_index"].max == (16,)
 
 
 def test_limits_change_the_ranges_and_opt_stays_inside():
