@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	# to build it, and its torchvision requirement would replace the CPU torch (--no-deps).
 	$(BIN)/python -m pip install -q hydra-core iopath tqdm
 	SAM2_BUILD_CUDA=0 $(BIN)/python -m pip install -q --no-build-isolation --no-deps sam2==1.1.0
-	$(BIN)/python -m pip install -q --no-warn-conflicts onnx -e ".[test,gpu]"
+	$(BIN)/python -m pip install -q --no-warn-conflicts onnx -e ".[test,gpu,serve]"
 	touch $(STAMP)
 
 demo: setup

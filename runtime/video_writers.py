@@ -200,6 +200,22 @@ def _has_encoder(name: str) -> bool:
         return False
 
 
+def coco_rle(mask: np.ndarray) -> dict:
+    """[H, W] bool -> {"segmentation": {"size": [H, W], "counts": str}, "area": int, "bbox": [x, y, w, h]}: COCO's
+    compressed RLE (column-major, what pycocotools' mask.decode reads back)."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, bool).astype(np.uint8)))
+    return {"segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")},
+            "area": int(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)]}
+
+
+def coco_document(video: str | None, height: int | None, width: int | None, frames: dict) -> dict:
+    """The JSON document CocoRleWriter writes: frames {frame_idx: [{"obj_id", **coco_rle(mask)}]}, in frame order."""
+    return {"video": video, "height": height, "width": width,
+            "frames": [{"frame": f, "objects": frames[f]} for f in sorted(frames)]}
+
+
 class CocoRleWriter(_Atomic):
     """One JSON file: {"video", "height", "width", "frames": [{"frame", "objects": [{"obj_id", "segmentation":
     {"size": [H, W], "counts": str}, "area", "bbox": [x, y, w, h]}]}]}, frames in order, written by close()."""
@@ -211,21 +227,12 @@ class CocoRleWriter(_Atomic):
         self._frames = {}
 
     def add(self, frame_idx: int, obj_ids, masks) -> None:
-        from pycocotools import mask as mask_utils
-
         obj_ids, masks = _check_masks(obj_ids, masks)
         self.height, self.width = masks.shape[1:]
-        objects = []
-        for o, m in zip(obj_ids, masks):
-            rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-            objects.append({"obj_id": o, "segmentation": {"size": [int(s) for s in rle["size"]],
-                                                          "counts": rle["counts"].decode("ascii")},
-                            "area": int(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)]})
-        self._frames[int(frame_idx)] = objects
+        self._frames[int(frame_idx)] = [{"obj_id": o, **coco_rle(m)} for o, m in zip(obj_ids, masks)]
 
     def close(self) -> None:
-        doc = {"video": self.video, "height": self.height, "width": self.width,
-               "frames": [{"frame": f, "objects": self._frames[f]} for f in sorted(self._frames)]}
+        doc = coco_document(self.video, self.height, self.width, self._frames)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temp_beside(self.path)
         tmp.write_text(json.dumps(doc))

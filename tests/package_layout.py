@@ -13,13 +13,15 @@ LISTED_PACKAGES = set(_SETUPTOOLS["packages"])
 PACKAGE_DIRS = {pkg: REPO / folder for pkg, folder in _SETUPTOOLS["package-dir"].items()}  # "sam2_trt.runtime" -> runtime/
 
 # The floors of the house (sam2_trt.<part>), and what each may import. The data flows export -> engines ->
-# runtime; benchmarks measure all three; the CLI drives everything; core is the shared ground floor.
-PARTS = ("core", "export", "engines", "runtime", "benchmarks", "cli")
+# runtime; the server stands on the runtime; benchmarks measure all three; the CLI drives everything; core is
+# the shared ground floor.
+PARTS = ("core", "export", "engines", "runtime", "serve", "benchmarks", "cli")
 ALLOWED = {
     "core": {"core"},
     "export": {"core", "export"},
     "engines": {"core", "engines", "runtime"},
     "runtime": {"core", "runtime"},
+    "serve": {"core", "runtime", "serve"},
     "benchmarks": {"core", "export", "engines", "runtime", "benchmarks"},
     "cli": set(PARTS),
 }

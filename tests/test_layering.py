@@ -1,4 +1,5 @@
-"""The house has floors: cli -> {benchmarks} -> {export, engines, runtime} -> core, with the data flowing
+"""The house has floors: cli -> {benchmarks, serve} -> {export, engines, runtime} -> core (serve on the runtime
+only), with the data flowing
 export -> engines -> runtime. No import runs back up, between any two parts, and the runtime and core never
 import torch (checked on the source, so a lazy import inside a function counts too)."""
 
@@ -13,6 +14,7 @@ from tests.package_layout import ALLOWED, PARTS, module_name, part_of, source_fi
 FORBIDDEN_THIRD_PARTY = {
     "core": {"torch", "torchvision", "sam2", "onnx", "onnxruntime", "tensorrt", "cuda"},
     "runtime": {"torch", "torchvision", "sam2", "onnx"},
+    "serve": {"torch", "torchvision", "sam2", "onnx", "tensorrt"},
     "engines": {"torch", "torchvision", "sam2"},
 }
 # The folders' own names: importable only from a checkout's root, never from an install.

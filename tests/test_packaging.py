@@ -86,7 +86,7 @@ def test_wheel_installs_one_name_and_runs_without_torch(built_wheel, tiny512_dir
 
     top = subprocess.run([str(cli), "--help"], capture_output=True, text=True, cwd=work)
     assert top.returncode == 0 and "usage: sam2-trt" in top.stdout
-    commands = ("export", "build", "check", "segment", "track", "demo", "bench")
+    commands = ("export", "build", "check", "segment", "track", "demo", "serve", "bench")
     assert all(c in top.stdout for c in commands)
     for command in commands:
         proc = subprocess.run([str(cli), command, "--help"], capture_output=True, text=True, cwd=work)
