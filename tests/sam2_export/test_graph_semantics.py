@@ -55,3 +55,35 @@ def test_memory_encoder_outputs_are_bfloat16_values(tiny512):
     mem = sess.run(None, x)[0]
     bits = mem.view(np.uint32)
     assert np.all(bits & 0xFFFF == 0), "memories must be rounded to bfloat16 like the official predictor's"
+
+
+@pytest.mark.parametrize("graph", ["prompt_decoder", "memory_attention", "memory_encoder"])
+def test_objects_of_several_frames_equal_each_alone_bit_for_bit(tiny512, graph):
+    """What lets a server track many videos in one call: each object reads its own frame (frame_index) and
+    gets exactly the bits it gets alone, whatever else is in the batch (layer_norm.py)."""
+    spec = GRAPHS[graph]
+    sess = _session(tiny512, graph)
+    x = sample_inputs(spec, 512, {"objects": 4, "embeds": 4, "points": 3, "slots": 3, "pointers": 5, "frames": 2},
+                      seed=8)
+    assert set(x["frame_index"].tolist()) == {0, 1}
+    batched = sess.run(None, x)
+    for i in range(4):
+        f = int(x["frame_index"][i])
+        one = {k: v[f:f + 1] if spec.tensor(k).shape[0] == "frames" else
+               np.zeros(1, np.int32) if k == "frame_index" else v[i:i + 1] for k, v in x.items()}
+        for name, alone, together in zip(spec.output_names, sess.run(None, one), batched):
+            assert np.array_equal(alone[0], together[i]), f"{graph}.{name}, object {i}"
+
+
+def test_memory_attention_padding_is_bit_exact(tiny512):
+    """Sessions tracked together are padded to the most slots and pointers among them: masked keys must not
+    change a single bit."""
+    sess = _session(tiny512, "memory_attention")
+    x = sample_inputs(MEMORY_ATTENTION, 512, {"objects": 1, "slots": 2, "pointers": 3}, seed=9)
+    x["memory_valid"][:] = 1
+    x["pointer_valid"][:] = 1
+    per_slot = ("memory", "memory_tpos_index", "memory_valid", "object_pointers", "pointer_tpos", "pointer_valid")
+    padded = {k: np.concatenate([v, v], axis=1) if k in per_slot else v for k, v in x.items()}
+    padded["memory_valid"][:, 2:] = 0
+    padded["pointer_valid"][:, 3:] = 0
+    assert np.array_equal(sess.run(None, padded)[0], sess.run(None, x)[0])
