@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sam2_trt.benchmarks.results_file import DEFAULT_RESULTS
 
-SECTIONS = ("video", "image", "video_memory", "precision")
+SECTIONS = ("video", "image", "video_memory", "precision", "serve")
 
 
 def load(results: Path = DEFAULT_RESULTS) -> dict:
@@ -109,7 +109,29 @@ def precision_table(results: list) -> str:
     return "\n\n".join(markdown(res) for res in results)
 
 
-RENDER = {"video": video_table, "image": image_table, "video_memory": memory_table, "precision": precision_table}
+def serve_table(results: list) -> str:
+    lines = ["| batching | image / video clients | predicts/s | predict p50 / p99 ms | tracked frames/s | "
+             "between frames p50 / p99 ms | memory-attention calls per tracked frame | results checked | errors | "
+             "server RSS start / end MB | measured on |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for res in results:
+        for r in res["runs"]:
+            p, f = r["predict_latency"], r["frame_latency"]
+            lines.append(f"| {r['batching']} | {r['image_clients']} / {r['video_clients']} | "
+                         f"{r['predicts_per_s']:.2f} | {_fmt(p['p50_ms'], '.0f')} / {_fmt(p['p99_ms'], '.0f')} | "
+                         f"{r['frames_per_s']:.2f} | {_fmt(f['p50_ms'], '.0f')} / {_fmt(f['p99_ms'], '.0f')} | "
+                         f"{_fmt(r['memory_attention_calls_per_frame'], '.2f')} | {r['checked']} | {r['errors']} | "
+                         f"{_fmt(r['rss_start_mb'], '.0f')} / {_fmt(r['rss_end_mb'], '.0f')} | {_where(res)} |")
+        m, st = res["model"], res["settings"]
+        ratio = " ".join(line for line in res["summary"] if line.startswith("batching on /"))
+        notes.append(f"- {_versions(res)} {m['name']} at {m['image_size']} px ({m['weights']}, {m['backend']} on "
+                     f"{m['device']}); {st['seconds']} s per setting, propagations of {st['max_frames']} frames of "
+                     f"{st['frame_size']}. {ratio}")
+    return "\n".join(lines + [""] + notes)
+
+
+RENDER = {"video": video_table, "image": image_table, "video_memory": memory_table, "precision": precision_table,
+          "serve": serve_table}
 
 
 def tables(results: Path = DEFAULT_RESULTS) -> dict:

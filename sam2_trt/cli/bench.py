@@ -122,6 +122,22 @@ def kernels_options(p) -> None:
     add_results(p)
 
 
+def serve_options(p) -> None:
+    add_device(p)
+    p.add_argument("--model-dir", type=Path, help="an exported model (default: sam2.1_hiera_t with random weights "
+                                                  "at --image-size)")
+    p.add_argument("--image-size", type=int, default=256, help="export size of the default model (default 256)")
+    p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime-cuda or onnxruntime-cpu")
+    p.add_argument("--image-clients", type=at_least(0), default=2, help="clients clicking on an image (default 2)")
+    p.add_argument("--video-clients", type=at_least(0), default=3, help="clients tracking a video (default 3)")
+    p.add_argument("--seconds", type=at_least(1), default=60, help="how long the clients run (default 60)")
+    p.add_argument("--max-frames", type=at_least(1), default=8, help="frames per propagation (default 8)")
+    p.add_argument("--frame-size", type=frame_size, default=(360, 640), help="WIDTHxHEIGHT of the clip")
+    p.add_argument("--batching", nargs="+", choices=("on", "off"), default=["on", "off"],
+                   help="server settings to measure: on (default batching), off (one session per step)")
+    add_results(p)
+
+
 def report_options(p) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help="rewrite the tables in README.md")
@@ -150,6 +166,9 @@ BENCHMARKS = {
     "kernels": ("kernels", "the CUDA post-processing kernels against numpy and torch (GPU)",
                 "Benchmark every runtime.gpu kernel against its numpy twin (CPU) and the torch equivalent (GPU), "
                 "same inputs.", kernels_options),
+    "serve": ("serve", "sam2-trt serve under concurrent image and video clients on loopback",
+              "Throughput, latency, errors and memory of sam2-trt serve with image and video clients at once, every "
+              "result checked against the library, with and without batching across sessions.", serve_options),
     "report": ("report", "the README's result tables from the results files (benchmarks/results/*.json)",
                "The README's result tables, generated from the JSON files under benchmarks/results/ and nothing "
                "else.", report_options),
