@@ -4,9 +4,9 @@ Every graph call of the server happens on this thread, so the backend (ONNX Runt
 CUDA stream) is never used from two threads, and sessions change only here. Requests hand it work and wait on a
 Future; the queue is bounded, and a full queue is the client's back-pressure (Busy -> 503 with Retry-After).
 
-Each turn of the loop does one queued job, then one step of every running propagation:
-  - a job is a function (a click, a box, automatic masks, closing a session), or an image encoding: encodings
-    waiting in the queue are taken together, up to `batch_images`, and encoded in one call (embed_images);
+Each turn of the loop runs the jobs queued when it began, then one step of the running propagations:
+  - a job is a function (a click, a box, automatic masks), or an image encoding: the turn's encodings are
+    encoded together, up to `batch_images` per call (embed_images);
   - a step tracks the next frame of up to `batch_sessions` propagating video sessions with one call per graph
     (runtime/video/batch.py), each session's result identical to tracking it alone.
 So a click waits for at most one step, and N sessions propagating together cost one call per graph per frame
@@ -145,26 +145,25 @@ class Scheduler:
                 step = self._take_step()
             for fn in control:
                 _run_safely(fn)
-            if jobs:
-                self._run_jobs(jobs)
+            for unit in jobs:
+                self._run_jobs(unit)
             if step:
                 self._run_step(step)
 
     def _take_jobs(self) -> list:
-        """The next job; or, when it is an encoding, every queued encoding up to batch_images (lock held)."""
-        if not self._queue:
-            return []
-        first = self._queue.popleft()
-        if first.encode is None:
-            return [first]
-        jobs = [first]
-        for job in list(self._queue):
-            if len(jobs) >= self.batch_images:
-                break
-            if job.encode is not None:
-                self._queue.remove(job)
-                jobs.append(job)
-        return jobs
+        """Every queued job, as units to run in order: a function job alone, encodings in groups of up to
+        batch_images (each group where its first encoding was queued) (lock held)."""
+        jobs, self._queue = list(self._queue), deque()
+        units, group = [], None
+        for job in jobs:
+            if job.encode is None:
+                units.append([job])
+                continue
+            if group is None or len(group) >= self.batch_images:
+                group = []
+                units.append(group)
+            group.append(job)
+        return units
 
     def _take_step(self) -> list:
         """Up to batch_sessions propagations for this step, in turns (lock held); finished ones leave."""

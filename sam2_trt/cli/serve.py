@@ -42,6 +42,8 @@ def add_parser(sub) -> None:
                    help="largest image or frame side in pixels (default 4096)")
     p.add_argument("--max-queue", type=at_least(1), default=32,
                    help="model jobs that may wait; more get 503 with Retry-After (default 32)")
+    p.add_argument("--max-points-per-side", type=at_least(1), default=32,
+                   help="largest automatic-mask grid a client may ask for (default 32)")
     p.add_argument("--batch-sessions", type=at_least(1), default=None, metavar="N",
                    help="video sessions tracked together per step (default 16; 1: no batching across sessions)")
     p.add_argument("--batch-images", type=at_least(1), default=None, metavar="N",
@@ -66,7 +68,8 @@ def run(args) -> int:
     config = ServeConfig(host=args.host, port=args.port, token=token, media_root=args.media_root,
                          work_dir=args.work_dir, export_dir=args.export_dir, max_sessions=args.max_sessions,
                          session_ttl=args.session_ttl, max_upload_mb=args.max_upload_mb, max_frames=args.max_frames,
-                         max_side=args.max_side, max_queue=args.max_queue)
+                         max_side=args.max_side, max_queue=args.max_queue,
+                         max_points_per_side=args.max_points_per_side)
     try:
         import uvicorn
 

@@ -1,6 +1,7 @@
 """The web page in a real browser: Debian's chromium driven by Playwright (never `playwright install`). It opens
-the page, uploads the demo clip, clicks on the red ball, checks the mask on the canvas pixel by pixel, propagates
-to 100 %, and downloads the export. SAM2_TRT_PAGE_SCREENSHOT=path keeps its screenshot (the README's)."""
+the page, picks an image from the media folder and clicks on it (and undoes the click), uploads the demo clip,
+clicks on the red ball, checks the mask on the canvas pixel by pixel, propagates to 100 %, and downloads the
+export. SAM2_TRT_PAGE_SCREENSHOT=path keeps its screenshot (the README's)."""
 
 import base64
 import io
@@ -57,6 +58,16 @@ def test_the_page_segments_tracks_and_exports_the_demo_clip(browser, live, media
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{live.url}/#token={TOKEN}")
     page.wait_for_function("document.getElementById('status').textContent.includes('open an image')")
+
+    # an image from the media folder, one click: its mask comes back (the image API's path through the page)
+    page.click("#media-button")
+    page.click("#media-list li:has-text('photo.png')")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('photo.png: 240x180')")
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('object 1: mask of')")
+    page.keyboard.press("z")  # undo the click: the object's mask goes
+    page.wait_for_function("Object.keys(state.masks[0] || {}).length === 0")
     page.set_input_files("#file-input", str(media_root / "demo_clip.mp4"))
     page.wait_for_function("document.getElementById('status').textContent.includes('48 frames')", timeout=120_000)
 
