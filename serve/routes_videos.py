@@ -175,11 +175,16 @@ async def add_mask(request: Request, session_id: str, body: VideoMaskRequest) ->
 
 @router.post("/{session_id}/clear")
 async def clear_frame(request: Request, session_id: str, body: ClearRequest) -> dict:
-    """Remove one object's prompts on a frame (clear_all_prompts_in_frame)."""
+    """Remove one object's prompts on a frame, or every object's (clear_all_prompts_in_frame per object)."""
     def change(video, predictor):
         _check_frame(video, body.frame)
-        _check_object(video, body.obj_id)
-        frame, _, logits = predictor.clear_all_prompts_in_frame(video.tracking, body.frame, body.obj_id)
+        if body.obj_id is not None:
+            _check_object(video, body.obj_id)
+        obj_ids = [body.obj_id] if body.obj_id is not None else list(video.tracking.obj_ids)
+        if not obj_ids:
+            raise ValueError("obj_id: this video has no objects yet")
+        for obj_id in obj_ids:
+            frame, _, logits = predictor.clear_all_prompts_in_frame(video.tracking, body.frame, obj_id)
         return frame, logits
 
     return await _change(request, session_id, change)

@@ -74,7 +74,8 @@ class VideoMaskRequest(_Strict):
 
 class ClearRequest(_Strict):
     frame: int = Field(ge=0)
-    obj_id: int = ObjId
+    obj_id: int | None = Field(default=None, ge=1, le=255, description="one object's prompts (default: every "
+                                                                        "object's on the frame)")
 
 
 class OpenRequest(_Strict):

@@ -104,7 +104,7 @@ def test_validation_failure_writes_nothing(tmp_path, tiny_checkpoint, monkeypatc
     """A graph that disagrees with PyTorch fails the export (here: a zero tolerance no fp32 kernel meets)."""
     import dataclasses
 
-    from sam2_trt.runtime import specs
+    from sam2_trt.core import specs
     from sam2_trt.export.exporter import export_model
 
     enc = specs.GRAPHS["memory_encoder"]

@@ -65,7 +65,8 @@ def test_image_size_512_flows_through_every_graph(tiny_checkpoint, tmp_path):
     masks = sess.run(["masks"], {
         "image_embed": feats[3], "high_res_feat0": feats[0], "high_res_feat1": feats[1],
         "point_coords": np.array([[[100.0, 200.0]]], np.float32), "point_labels": np.array([[1]], np.int32),
-        "mask_input": np.zeros((1, 1, 128, 128), np.float32), "has_mask_input": np.zeros(1, np.float32)})[0]
+        "mask_input": np.zeros((1, 1, 128, 128), np.float32), "has_mask_input": np.zeros(1, np.float32),
+        "frame_index": np.zeros(1, np.int32)})[0]
     assert masks.shape == (1, 4, 128, 128)
 
 

@@ -153,6 +153,8 @@ def test_mask_prompt_clear_remove_and_reset(client, video, library, media_root):
     r = client.delete(f"/api/videos/{sid}/objects/4")
     assert r.status_code == 200 and r.json()["obj_ids"] == [3]
     assert predictor.remove_object(state, 4)[0] == [3]
+    r = client.post(f"/api/videos/{sid}/clear", json={"frame": 1})  # every object's prompts on the frame
+    assert_same(r.json()["objects"], *predictor.clear_all_prompts_in_frame(state, 1, 3)[1:])
     assert [o["obj_id"] for o in client.get(f"/api/videos/{sid}/masks/1").json()["objects"]] == [3]
     r = client.post(f"/api/videos/{sid}/reset")
     assert r.status_code == 200 and r.json()["obj_ids"] == [] and r.json()["frames_with_masks"] == []
