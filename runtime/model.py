@@ -3,6 +3,7 @@ the pre/post-processing that goes with the backend (CUDA kernels beside a GPU ba
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,9 @@ class SAM2Model:
         self.backend = backend
         self.processing = select_processing(backend)  # HostProcessing | CudaProcessing, chosen once per model
         self._sessions = {}
+        # One graph call at a time: a TensorRT execution context (and its CUDA graphs) is not thread-safe, and
+        # predictors on one model may be used from several threads.
+        self._lock = threading.RLock()
 
     @classmethod
     def load(cls, model_dir, backend: str = "auto", device: str = "cuda", stream=None,
@@ -52,13 +56,15 @@ class SAM2Model:
         return self.meta.image_size // 4
 
     def session(self, graph: str):
-        if graph not in self._sessions:
-            self._sessions[graph] = self.backend.open(GRAPHS[graph], self.meta.graph_path(graph))
-        return self._sessions[graph]
+        with self._lock:
+            if graph not in self._sessions:
+                self._sessions[graph] = self.backend.open(GRAPHS[graph], self.meta.graph_path(graph))
+            return self._sessions[graph]
 
     def run(self, graph: str, **inputs) -> dict:
         """Run one graph; inputs by spec name (numpy or device tensors), outputs on the backend's device."""
-        return self.session(graph).run(inputs)
+        with self._lock:
+            return self.session(graph).run(inputs)
 
     def host(self, tensor) -> np.ndarray:
         return self.backend.to_host(tensor)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sam2_trt.core.files import make_parents, path_lock, remove_if_empty, remove_stale_partials
 from sam2_trt.core.metadata import METADATA_FILENAME, VALIDATION_FILENAME, sha256_file
 from sam2_trt.core.specs import DEFAULT_OPSET, GRAPHS, SUPPORTED_OPSETS
 
@@ -84,7 +85,21 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
     out_dir = Path(out_dir).absolute()
     check_output_dir(out_dir, overwrite)
     _require_export_dependencies()
+    created = make_parents(out_dir)
+    try:
+        with path_lock(out_dir, "--out"):  # a second export into out_dir is refused until this one ends
+            check_output_dir(out_dir, overwrite)  # again under the lock: an export may have finished meanwhile
+            existed = out_dir.exists()
+            reports = _export_locked(model_name, out_dir, checkpoint, random_weights_seed, image_size, opset,
+                                     overwrite, existed, log)
+    except BaseException:
+        remove_if_empty(created)
+        raise
+    return ExportResult(out_dir, reports, time.time() - t0)
 
+
+def _export_locked(model_name, out_dir: Path, checkpoint, random_weights_seed, image_size: int, opset: int,
+                   overwrite: bool, existed: bool, log) -> list:
     from .checkpoint import build_official_model, load_official_model
 
     if checkpoint is not None:
@@ -99,8 +114,8 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
         model.load_state_dict(random_state_dict(model_name, random_weights_seed))
         ckpt_info = {"file": None, "sha256": None, "random_weights_seed": random_weights_seed}
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    remove_stale_partials(out_dir.parent, {out_dir.name})  # what a killed export into out_dir left
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-{os.getpid()}-", dir=out_dir.parent))
     try:
         reports = _export_into(model, model_name, image_size, opset, tmp, ckpt_info, log)
         failed = [r for r in reports if not r.passed]
@@ -110,10 +125,10 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
             raise ExportError(
                 f"{len(failed)} output(s) exceed their tolerance against PyTorch; nothing was written to "
                 f"{out_dir}.\n{format_reports(failed)}", code=ExportError.VALIDATION_FAILED)
-        _move_into_place(tmp, out_dir)
+        _move_into_place(tmp, out_dir, overwrite, existed)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ExportResult(out_dir, reports, time.time() - t0)
+    return reports
 
 
 def _export_into(model, model_name, image_size, opset, tmp: Path, ckpt_info: dict, log) -> list:
@@ -141,17 +156,28 @@ def _export_into(model, model_name, image_size, opset, tmp: Path, ckpt_info: dic
     return reports
 
 
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    """Atomic rename into place; an existing (empty, or overwritten model) directory is swapped out first."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.rename(out_dir, old)
+def _move_into_place(tmp: Path, out_dir: Path, overwrite: bool, existed: bool) -> None:
+    """Rename the finished export into place. Only what the tool may replace is replaced: nothing, an empty folder
+    that was there when the export started, or (with overwrite) an earlier sam2-trt export. Anything else that
+    appeared at out_dir while the export ran is left as it is, and the finished export is kept beside it."""
+    if not out_dir.exists():
+        os.rename(tmp, out_dir)
+        return
+    is_export = (out_dir / METADATA_FILENAME).is_file()
+    if out_dir.is_dir() and existed and not any(out_dir.iterdir()):
+        os.rename(tmp, out_dir)  # rename(2) replaces an empty directory in one step
+        return
+    if not (out_dir.is_dir() and overwrite and is_export):
+        kept = out_dir.with_name(f"{out_dir.name}.export-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        os.rename(tmp, kept)
+        raise ExportError(f"--out {out_dir} was {'changed' if existed else 'created'} by someone else while the "
+                          f"export ran; it is left as it is, and the finished, validated export was kept at {kept} "
+                          f"(move it where you want it)")
+    old = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}-old")
+    os.rename(out_dir, old)
     try:
         os.rename(tmp, out_dir)
     except BaseException:
-        if old is not None:
-            os.rename(old, out_dir)
+        os.rename(old, out_dir)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)

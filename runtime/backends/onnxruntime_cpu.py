@@ -6,8 +6,24 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from sam2_trt.core.errors import ModelDirError
 from sam2_trt.core.specs import GraphSpec
 from .base import Backend, GraphSession
+
+
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(int32)": "int32", "tensor(int64)": "int64",
+               "tensor(float16)": "float16", "tensor(bool)": "bool"}
+
+
+def check_session_io(session, spec: GraphSpec, path: Path) -> None:
+    """ModelDirError unless the ONNX file declares the spec's inputs and outputs (name, dtype, rank)."""
+    def declared(args):
+        return {a.name: (_ORT_DTYPES.get(a.type, a.type), len(a.shape)) for a in args}
+
+    try:
+        spec.check_io(declared(session.get_inputs()), declared(session.get_outputs()), str(path))
+    except ValueError as e:
+        raise ModelDirError(f"{e}; re-export the model with `sam2-trt export`") from None
 
 
 def session_options(threads: int | None = None):
@@ -27,6 +43,7 @@ class OrtCpuSession(GraphSession):
 
         super().__init__(spec)
         self.session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+        check_session_io(self.session, spec, path)
 
     def run(self, inputs: Mapping) -> dict:
         return dict(zip(self.spec.output_names, self.session.run(self.spec.output_names, dict(inputs))))

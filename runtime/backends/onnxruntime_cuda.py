@@ -15,7 +15,7 @@ import numpy as np
 
 from sam2_trt.core.specs import GraphSpec
 from .base import Backend, GraphSession
-from .onnxruntime_cpu import session_options
+from .onnxruntime_cpu import check_session_io, session_options
 
 
 class OrtCudaSession(GraphSession):
@@ -26,6 +26,7 @@ class OrtCudaSession(GraphSession):
         self.device_id = device_id
         self.session = ort.InferenceSession(
             str(path), session_options(), providers=[("CUDAExecutionProvider", provider_options)])
+        check_session_io(self.session, spec, path)
 
     def run(self, inputs: Mapping) -> dict:
         binding = self.session.io_binding()

@@ -176,6 +176,7 @@ class SAM2VideoPredictor:
         else:
             end = min(start_frame_idx + max_frame_num_to_track, num_frames - 1)
             order = range(start_frame_idx, end + 1)
+        token = session.begin_propagation()  # a change of prompts or objects meanwhile stops this generator
         for frame_idx in order:
-            masks = session.track_frame(frame_idx, reverse)
+            masks = session.track_frame(frame_idx, reverse, propagation=token)
             yield frame_idx, session.obj_ids, masks

@@ -148,6 +148,20 @@ class GraphSpec:
         axes = {t.name: t.dynamic_axes for t in self.inputs + self.outputs}
         return {k: v for k, v in axes.items() if v}
 
+    def check_io(self, inputs: dict, outputs: dict, where: str) -> None:
+        """ValueError unless a graph file declares exactly this spec's inputs and outputs, with its dtypes and
+        ranks. inputs/outputs: {name: (numpy dtype name, rank)} as the backend reads them from the file; where:
+        the file, for the message (a graph swapped for another fails here, not deep inside a call)."""
+        for kind, declared, specs in (("inputs", inputs, self.inputs), ("outputs", outputs, self.outputs)):
+            wanted = {t.name: (t.dtype, len(t.shape)) for t in specs}
+            if set(declared) != set(wanted):
+                raise ValueError(f"{where} has {kind} {sorted(declared)}, but the {self.name} graph has "
+                                 f"{sorted(wanted)}: it is not this model's {self.name} graph")
+            for name, (dtype, rank) in declared.items():
+                if (dtype, rank) != wanted[name]:
+                    raise ValueError(f"{where}: {kind[:-1]} {name!r} is {dtype} with {rank} dimensions, the "
+                                     f"{self.name} graph takes {wanted[name][0]} with {wanted[name][1]}")
+
     def tensor(self, name: str) -> TensorSpec:
         for t in self.inputs + self.outputs:
             if t.name == name:
