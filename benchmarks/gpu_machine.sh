@@ -102,7 +102,8 @@ install() {
     fi
     # onnxruntime-gpu installs the same `onnxruntime` package as the CPU build: remove that one first
     if "$PY" -m pip show -q onnxruntime >/dev/null 2>&1; then "$PY" -m pip uninstall -q -y onnxruntime; fi
-    "$PY" -m pip install -q --no-deps "${found[@]}" onnxruntime-gpu opencv-python-headless scipy pillow PyYAML \
+    # --no-build-isolation: the sdists (antlr4, iopath) build with the installed setuptools, not one from an index
+    "$PY" -m pip install -q --no-deps --no-build-isolation "${found[@]}" onnxruntime-gpu opencv-python-headless scipy pillow PyYAML \
         antlr4-python3-runtime omegaconf hydra-core portalocker iopath tqdm pytest pluggy iniconfig Pygments polygraphy
     # the official code, built against the installed torch; without its CUDA extension (the tests' stand-in
     # labels connected components with SciPy, see tests/official_reference.py)
