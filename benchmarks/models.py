@@ -38,8 +38,9 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def random_model(name: str, image_size: int) -> BenchModel:
-    """The seeded random-weight checkpoint and export of `name` at image_size, created on first use."""
+def random_model(name: str, image_size: int, timeout: float | None = None) -> BenchModel:
+    """The seeded random-weight checkpoint and export of `name` at image_size, created on first use (in a child
+    process given at most `timeout` seconds)."""
     from sam2_trt.export.configs import resolve_model_name
     from sam2_trt.export.cached_exports import cached_export_dir, cached_export_usable
     from sam2_trt.export.download import cache_root
@@ -52,7 +53,7 @@ def random_model(name: str, image_size: int) -> BenchModel:
              f"export {model_dir} (once)")
         job = {"model": model.short, "image_size": image_size, "checkpoint": str(checkpoint),
                "model_dir": str(model_dir)}
-        failed = run_in_child("sam2_trt.benchmarks.models", job).get("error")
+        failed = run_in_child("sam2_trt.benchmarks.models", job, timeout=timeout).get("error")
         if failed:
             raise SystemExit(f"preparing the benchmark model failed: {failed}")
     return BenchModel(model.short, model.config_path, image_size, checkpoint, model_dir, f"random (seed {SEED})")

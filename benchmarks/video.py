@@ -197,6 +197,20 @@ def print_row(r: dict, header: bool) -> None:
           f"{scale:>8} {r['load_s']:7.1f} {r['peak_rss_mb']:11.0f}", flush=True)
 
 
+def measure_side(model: BenchModel, clip: Path, frame_hw, objects: int, side: str, label: str, settings: dict,
+                 args, timeout: float | None = None) -> dict:
+    """One row: `side` (official or ours, with its settings) tracking `objects` objects of the clip, measured in a
+    child process (at most `timeout` seconds: then the row holds the error)."""
+    job = {"side": side, "config": model.config, "checkpoint": str(model.checkpoint),
+           "model_dir": str(model.model_dir), "image_size": model.image_size, "clip": str(clip),
+           "frame_hw": list(frame_hw), "objects": objects, "warmup_frames": args.warmup_frames,
+           "reps": args.reps, "device": args.device, **settings}
+    print(f"measuring {model.name} {model.image_size}px, {objects} object(s): {label}", file=sys.stderr, flush=True)
+    result = run_in_child("sam2_trt.benchmarks.video", job, timeout=timeout)
+    return {"model": model.name, "image_size": model.image_size, "objects": objects, "side": side, "label": label,
+            "device": job["device"], **{k: v for k, v in settings.items() if k != "device"}, **result}
+
+
 def with_defaults(args):
     """A copy of `args` (the options of `sam2-trt bench video`) with the device's defaults filled in where an
     option is None: the device itself, GPU_DEFAULTS or CPU_DEFAULTS, and the official modes of the device kind.
@@ -229,16 +243,7 @@ def run(args) -> int:
     for model in models:
         for objects in args.objects:
             for side, label, settings in sides(args.device, backends, args.precision, args.official_modes):
-                job = {"side": side, "config": model.config, "checkpoint": str(model.checkpoint),
-                       "model_dir": str(model.model_dir), "image_size": model.image_size, "clip": str(clip),
-                       "frame_hw": [h, w], "objects": objects, "warmup_frames": args.warmup_frames,
-                       "reps": args.reps, "device": args.device, **settings}
-                print(f"measuring {model.name} {model.image_size}px, {objects} object(s): {label}", file=sys.stderr,
-                      flush=True)
-                result = run_in_child("sam2_trt.benchmarks.video", job)
-                rows.append({"model": model.name, "image_size": model.image_size, "objects": objects,
-                             "side": side, "label": label, "device": job["device"],
-                             **{k: v for k, v in settings.items() if k != "device"}, **result})
+                rows.append(measure_side(model, clip, (h, w), objects, side, label, settings, args))
                 summarize(rows)
                 print_row(rows[-1], header=len(rows) == 1)
     notes = summarize(rows)

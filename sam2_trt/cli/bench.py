@@ -122,6 +122,13 @@ def kernels_options(p) -> None:
     add_results(p)
 
 
+def gpu_check_options(p) -> None:
+    p.add_argument("--only", action="append", metavar="STEP",
+                   help="run only this step (repeatable): kernels, kernels-memcheck, onnxruntime-cuda, tensorrt, "
+                        "video, video-vos")
+    add_results(p)
+
+
 def report_options(p) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help="rewrite the tables in README.md")
@@ -150,6 +157,10 @@ BENCHMARKS = {
     "kernels": ("kernels", "the CUDA post-processing kernels against numpy and torch (GPU)",
                 "Benchmark every runtime.gpu kernel against its numpy twin (CPU) and the torch equivalent (GPU), "
                 "same inputs.", kernels_options),
+    "gpu-check": ("gpu_check", "verify a GPU machine: kernels, parity, TensorRT, video FPS (under 8 minutes)",
+                  "Print the GPU environment, then run every GPU test and benchmark step with "
+                  "SAM2_TRT_REQUIRE_GPU=1, each within its time budget, skipping a step only with its reason.",
+                  gpu_check_options),
     "report": ("report", "the README's result tables from the results files (benchmarks/results/*.json)",
                "The README's result tables, generated from the JSON files under benchmarks/results/ and nothing "
                "else.", report_options),
