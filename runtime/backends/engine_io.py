@@ -22,14 +22,7 @@ _IMAGE_SIZE_PER_SYMBOL = {"S": 1, "F": 16, "F2": 8, "F4": 4}
 def check_engine_io(spec: GraphSpec, io: dict, where: str, fix: str) -> None:
     """io: {tensor name: ("input" | "output", dtype name, e.g. "float32")} as the engine reports them.
     EngineMismatch listing every difference from the spec (missing or extra tensors, direction, dtype)."""
-    want = {t.name: ("input", t.dtype) for t in spec.inputs}
-    want.update({t.name: ("output", t.dtype) for t in spec.outputs})
-    problems = [f"it lacks the {want[n][0]} {n!r}" for n in want if n not in io]
-    problems += [f"it has a tensor {n!r} that the spec does not" for n in io if n not in want]
-    for name in [n for n in want if n in io]:
-        (mode, dtype), (want_mode, want_dtype) = io[name], want[name]
-        if (mode, str(dtype)) != (want_mode, want_dtype):
-            problems.append(f"{name!r} is a {mode} of {dtype}, the spec says a {want_mode} of {want_dtype}")
+    problems = spec.io_problems({name: (mode, dtype, None) for name, (mode, dtype) in io.items()})
     if problems:
         raise EngineMismatch(f"the {spec.name} engine {where} does not match its graph spec: {'; '.join(problems)}; "
                              f"{fix}")

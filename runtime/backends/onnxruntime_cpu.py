@@ -17,13 +17,12 @@ _ORT_DTYPES = {"tensor(float)": "float32", "tensor(int32)": "int32", "tensor(int
 
 def check_session_io(session, spec: GraphSpec, path: Path) -> None:
     """ModelDirError unless the ONNX file declares the spec's inputs and outputs (name, dtype, rank)."""
-    def declared(args):
-        return {a.name: (_ORT_DTYPES.get(a.type, a.type), len(a.shape)) for a in args}
-
-    try:
-        spec.check_io(declared(session.get_inputs()), declared(session.get_outputs()), str(path))
-    except ValueError as e:
-        raise ModelDirError(f"{e}; re-export the model with `sam2-trt export`") from None
+    declared = {a.name: (mode, _ORT_DTYPES.get(a.type, a.type), len(a.shape))
+                for mode, args in (("input", session.get_inputs()), ("output", session.get_outputs())) for a in args}
+    problems = spec.io_problems(declared)
+    if problems:
+        raise ModelDirError(f"{path} is not this model's {spec.name} graph: {'; '.join(problems)}; re-export the "
+                            f"model with `sam2-trt export`")
 
 
 def session_options(threads: int | None = None):

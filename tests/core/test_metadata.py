@@ -83,23 +83,23 @@ def test_a_graph_swapped_for_another_fails_when_opened(tiny512_dir, tmp_path):
     predictor = SAM2VideoPredictor.load(model, device="cpu")
     state = predictor.init_state([scene(96, 128)] * 2)
     predictor.add_new_points_or_box(state, 0, 1, points=[[40, 30]], labels=[1])
-    with pytest.raises(ModelDirError, match=r"memory_encoder.onnx has inputs \[.*'point_coords'.*\], but the "
-                                            r"memory_encoder graph has \[.*'mask_logits'.*\]: it is not this model's "
-                                            r"memory_encoder graph; re-export"):
+    with pytest.raises(ModelDirError, match=r"memory_encoder.onnx is not this model's memory_encoder graph: it lacks "
+                                            r"the input 'vision_features'.*'mask_logits'.*it has a tensor 'point_coords' that the spec "
+                                            r"does not.*; re-export"):
         next(predictor.propagate_in_video(state))
     assert [o.obj_id for o in state.objects] == [1] and not len(state.objects[0].cond)
 
 
-def test_the_spec_check_compares_dtypes_and_ranks():
+def test_the_spec_check_compares_directions_dtypes_and_ranks():
     from sam2_trt.core.specs import GRAPHS
 
     spec = GRAPHS["memory_encoder"]
-    good_in = {t.name: (t.dtype, len(t.shape)) for t in spec.inputs}
-    good_out = {t.name: (t.dtype, len(t.shape)) for t in spec.outputs}
-    spec.check_io(good_in, good_out, "x.onnx")
-    with pytest.raises(ValueError, match=r"x.onnx: input 'binarize' is int32 with 1 dimensions, the memory_encoder "
-                                         r"graph takes float32 with 1"):
-        spec.check_io({**good_in, "binarize": ("int32", 1)}, good_out, "x.onnx")
-    with pytest.raises(ValueError, match=r"output 'memory' is float32 with 3 dimensions"):
-        spec.check_io(good_in, {"memory": ("float32", 3)}, "x.onnx")
+    good = {t.name: ("input", t.dtype, len(t.shape)) for t in spec.inputs}
+    good.update({t.name: ("output", t.dtype, len(t.shape)) for t in spec.outputs})
+    assert spec.io_problems(good) == []
+    assert spec.io_problems({**good, "binarize": ("input", "int32", 1)}) == \
+        ["'binarize' is a input of int32, the spec says a input of float32"]
+    assert spec.io_problems({**good, "memory": ("output", "float32", 3)}) == \
+        ["'memory' has 3 dimensions, the spec says 4"]
+    assert spec.io_problems({**good, "memory": ("output", "float32", None)}) == []  # rank unknown: not judged
     assert np.dtype(spec.inputs[0].dtype) == np.float32
