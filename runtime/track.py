@@ -1,7 +1,8 @@
-"""Tracking a video into a folder: objects through a video from clicks and boxes, written as DAVIS PNGs, an
-overlay video and COCO RLE. The job behind `sam2-trt track` and `sam2-trt demo` (cli/), usable from Python.
+"""Tracking a video into a folder: objects through a video from clicks, boxes and masks, written as DAVIS PNGs,
+an overlay video and COCO RLE. The job behind `sam2-trt track`, `sam2-trt demo` and each video of
+`sam2-trt track-many` (sam2_trt.jobs), usable from Python.
 
-The tracking loop It follows the official video notebook:
+The tracking loop follows the official video notebook:
 prompts first, then propagation forward from the earliest prompted frame to the end, then (when that frame is
 not frame 0) in reverse from it back to frame 0, as `propagate_in_video(reverse=True)` does by default. Every
 frame is written once: frames before the earliest prompt come from the reverse pass.
@@ -19,12 +20,14 @@ DIRECTIONS = ("both", "forward", "backward")
 
 @dataclass
 class ObjectPrompt:
-    """The clicks and/or box of one object on one frame, in video pixels (one add_new_points_or_box call)."""
+    """The clicks and/or box of one object on one frame, in video pixels (one add_new_points_or_box call), or
+    its mask (one add_new_mask call)."""
     frame: int
     obj_id: int
     points: list = field(default_factory=list)  # [(x, y)]
     labels: list = field(default_factory=list)  # 1 foreground, 0 background, one per point
     box: tuple | None = None  # (x0, y0, x1, y1)
+    mask: object = None  # [H, W] bool at the video's size, instead of points and box
 
 
 @dataclass
@@ -54,6 +57,13 @@ def check_prompts(prompts, num_frames: int, width: int, height: int, max_frames:
             limit = f" (--max-frames {max_frames})" if max_frames is not None else ""
             raise ValueError(f"object {p.obj_id} is prompted on frame {p.frame}, but the video has frames "
                              f"0..{num_frames - 1}{limit}")
+        if p.mask is not None:
+            if p.points or p.box:
+                raise ValueError(f"object {p.obj_id} on frame {p.frame}: give a mask or clicks and a box, not both "
+                                 f"(a mask prompt replaces the object's clicks on that frame)")
+            if tuple(p.mask.shape) != (height, width):
+                raise ValueError(f"object {p.obj_id} on frame {p.frame}: its mask is {p.mask.shape[1]}x"
+                                 f"{p.mask.shape[0]}, the video is {width}x{height}; give a mask of the video's size")
         xy = list(p.points) + ([p.box[:2], p.box[2:]] if p.box else [])
         for x, y in xy:
             if not (0 <= x <= width and 0 <= y <= height):
@@ -82,6 +92,9 @@ def propagate(predictor, state, prompts, num_frames: int, direction: str = "both
     timer = timer if timer is not None else [0.0]
     t = time.perf_counter()
     for p in prompts:
+        if p.mask is not None:
+            predictor.add_new_mask(state, p.frame, p.obj_id, p.mask)
+            continue
         predictor.add_new_points_or_box(
             state, p.frame, p.obj_id,
             points=np.array(p.points, np.float32) if p.points else None,
@@ -108,11 +121,17 @@ def propagate(predictor, state, prompts, num_frames: int, direction: str = "both
 
 def track_video(predictor, video, frames, prompts, out_dir, *, max_frames: int | None = None,
                 direction: str = "both", coco_json: bool = False, overlay: bool = True, caption: str | None = None,
-                progress: bool = True) -> TrackResult:
+                progress: bool = True, categories: dict | None = None, state=None, inspect=None) -> TrackResult:
     """Track `prompts` through `video` (a JPEG folder or video file) with a loaded SAM2VideoPredictor and write
     out_dir/masks/{frame:05d}.png, out_dir/overlay.mp4 (unless overlay=False) and out_dir/masks.json (coco_json).
 
     frames: the same video opened with runtime.video.frames.open_video (for the overlay and the size checks).
+    categories: {obj_id: {"category_id": int | None, "category": str | None}} written into masks.json.
+    state: the predictor's init_state of `video` to add the prompts to (default: a new one); the caller keeps
+        it, with every frame tracked so far, when `inspect` stops the pass.
+    inspect: called as inspect(frame_idx, obj_ids, masks [O, H, W] bool) on each frame before it is written; an
+        exception it raises ends the pass and nothing is written (sam2_trt.jobs stops there when a detection
+        starts a new object).
     """
     import numpy as np
     from tqdm import tqdm
@@ -123,15 +142,17 @@ def track_video(predictor, video, frames, prompts, out_dir, *, max_frames: int |
     check_prompts(prompts, num_frames, frames.width, frames.height, max_frames)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = predictor.init_state(str(video))
+    state = predictor.init_state(str(video)) if state is None else state
     todo = len({f for start, reverse, n in _passes(prompts, num_frames, direction)
                 for f in range(start - n if reverse else start, (start if reverse else start + n) + 1)})
     timer, written = [0.0], []
     outputs = {"masks": out_dir / "masks"}
-    coco = CocoRleWriter(out_dir / "masks.json", video=Path(video).name) if coco_json else None
+    coco = CocoRleWriter(out_dir / "masks.json", video=Path(video).name, categories=categories) if coco_json else None
     with DavisMaskWriter(outputs["masks"]) as masks_out:
         with tqdm(total=todo, desc="tracking", unit="frame", file=sys.stderr, disable=not progress) as bar:
             for frame_idx, obj_ids, masks in propagate(predictor, state, prompts, num_frames, direction, timer):
+                if inspect is not None:
+                    inspect(frame_idx, obj_ids, masks)
                 masks_out.write(frame_idx, obj_ids, masks)
                 if coco is not None:
                     coco.add(frame_idx, obj_ids, masks)
