@@ -13,7 +13,7 @@ import importlib
 from .runner import run_command
 
 # command modules, in the order `sam2-trt --help` lists them: the pipeline's order, then tools
-COMMANDS = ("export", "engines", "segment", "track", "demo", "bench")
+COMMANDS = ("export", "engines", "segment", "track", "track_many", "demo", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
