@@ -31,7 +31,13 @@ def connect(address: str | None):
                        JobError.MISSING_DEPENDENCY) from None
     if ray.is_initialized():
         return ray, False
-    ray.init(address=address, include_dashboard=False)
+    try:
+        ray.init(address=address, include_dashboard=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"the Ray cluster at {address}" if address else "a Ray cluster"
+        raise JobError(f"cannot connect to {where}: {str(e).strip().splitlines()[-1]}. Is `ray start` running "
+                       f"there, and, if the cluster uses token authentication, are RAY_AUTH_MODE=token and its token "
+                       f"(RAY_AUTH_TOKEN or ~/.ray/auth_token) set here?") from None
     return ray, True
 
 
