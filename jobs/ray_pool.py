@@ -146,6 +146,8 @@ def run_on_ray(work: list, model_dir, options, folder, summary, address: str | N
         for *_, attempt_dir in running.values():  # interrupted: their workers are killed below
             shutil.rmtree(attempt_dir, ignore_errors=True)
         if pool is not None:
+            if pool.start_errors:
+                summary.job["worker_start_errors"] = pool.start_errors
             pool.shutdown()
         if connected_here:
             ray.shutdown()
