@@ -110,8 +110,8 @@ def precision_table(results: list) -> str:
 
 
 def many_table(results: list) -> str:
-    lines = ["| model | input px | videos x frames | objects | mode | workers | videos/min | x local | cluster start s | "
-             "measured on |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | input px | videos x frames | objects | mode | workers | videos/min | x local | "
+             "cluster start s | measured on |", "|---|---|---|---|---|---|---|---|---|---|"]
     notes = []
     for res in results:
         m, s = res["model"], res["settings"]

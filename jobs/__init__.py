@@ -9,7 +9,7 @@ Parts: manifest.py (the JSON Lines manifest), detections.py (detector files), de
 start tracks), video_job.py (one video, start to finish), layout.py (the output folder, atomic outputs, reruns),
 summary.py (OUT/job.json), ray_pool.py (Ray workers, retries), job.py (track_many), tracks.py (supervision).
 Built on the runtime (runtime/track.py tracks and writes each video); Ray and supervision are optional
-(pip install 'sam2-trt[ray]'; pip install supervision).
+(pip install 'sam2-trt[ray,supervision]').
 """
 
 from .detections import Detection, DetectionFilter, read_detections

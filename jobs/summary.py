@@ -2,8 +2,9 @@
 FPS and worker, and is rewritten (atomically) after every video, so it is current even when the job is killed.
 
 Video statuses: "done" (by this run), "skipped" (done by an earlier run with the same inputs; its numbers are
-that run's), "failed" (with its "reason"), "pending" (not run: the job was interrupted). The job's status:
-"complete" (every video done or skipped), "failed videos" (some failed: rerun to retry them), "interrupted".
+that run's), "failed" (with its "reason", and a "traceback" when the input was not the problem), "pending" (not
+run: the job was interrupted). The job's status: "complete" (every video done or skipped), "failed videos" (some
+failed: rerun to retry them), "interrupted".
 
 A caller may follow the job through `on_event(event)`, called in the driver with a dict: {"event": "started",
 "video", "attempt", "worker", "host", "pid", "attempt_dir"}, {"event": "retried", "video", "attempt", "worker",
@@ -17,7 +18,8 @@ import time
 
 from .layout import write_json
 
-ROW_FIELDS = ("status", "frames", "objects", "seconds", "fps", "worker", "host", "pid", "passes", "reason")
+ROW_FIELDS = ("status", "frames", "objects", "seconds", "fps", "worker", "host", "pid", "passes", "reason",
+              "traceback")
 
 
 class JobSummary:

@@ -1,5 +1,5 @@
 """A tracked video as detections, for people who work with `supervision`: per frame, each visible track's mask,
-box, track id and class, as `supervision.Detections` when supervision is importable (pip install supervision),
+box, track id and class, as `supervision.Detections` when supervision is importable (the supervision extra),
 else as FrameTracks with the same fields.
 
     from sam2_trt.jobs import read_tracks

@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +92,10 @@ class VideoRunner:
             return record
         except Exception as e:  # noqa: BLE001 - any failure of one video is recorded, and the job goes on
             shutil.rmtree(attempt, ignore_errors=True)
-            reason = str(e) if isinstance(e, (ValueError, Sam2TrtError)) else f"{type(e).__name__}: {e}"
-            return {**base, "status": "failed", "reason": reason, "seconds": round(time.perf_counter() - start, 3)}
+            failed = {**base, "status": "failed", "seconds": round(time.perf_counter() - start, 3)}
+            if isinstance(e, (ValueError, Sam2TrtError)):  # bad input: the message says what to fix
+                return {**failed, "reason": str(e)}
+            return {**failed, "reason": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=-8)}
         except BaseException:
             shutil.rmtree(attempt, ignore_errors=True)
             raise
