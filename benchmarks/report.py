@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sam2_trt.benchmarks.results_file import DEFAULT_RESULTS
 
-SECTIONS = ("video", "image", "video_memory", "precision")
+SECTIONS = ("video", "image", "video_memory", "precision", "many")
 
 
 def load(results: Path = DEFAULT_RESULTS) -> dict:
@@ -40,7 +40,7 @@ def _where(result: dict) -> str:
 def _versions(result: dict) -> str:
     env = result["environment"]
     names = [("onnxruntime", "ONNX Runtime"), ("onnxruntime-gpu", "ONNX Runtime GPU"), ("tensorrt", "TensorRT"),
-             ("torch", "torch"), ("sam2", "official sam2")]
+             ("torch", "torch"), ("sam2", "official sam2"), ("ray", "Ray")]
     libs = ", ".join(f"{label} {env[key]}" for key, label in names if env.get(key))
     return f"`{result['_file']}`: {_where(result)}; Python {env['python']}, {libs}."
 
@@ -109,7 +109,26 @@ def precision_table(results: list) -> str:
     return "\n\n".join(markdown(res) for res in results)
 
 
-RENDER = {"video": video_table, "image": image_table, "video_memory": memory_table, "precision": precision_table}
+def many_table(results: list) -> str:
+    lines = ["| model | input px | videos x frames | objects | mode | workers | videos/min | x local | "
+             "cluster start s | measured on |", "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for res in results:
+        m, s = res["model"], res["settings"]
+        for r in res["rows"]:
+            if "error" in r:
+                continue
+            lines.append(f"| {m['name']} | {m['image_size']} | {s['videos']} x {s['frames']} | {s['objects']} | "
+                         f"{r['mode']} ({r['backend']}) | {r['workers']} | {r['videos_per_minute']:.2f} | "
+                         f"{_fmt(r.get('speedup'), '.2f')} | {_fmt(r['cluster_start_s'], '.1f')} | {_where(res)} |")
+        load = res["environment"].get("load_average")
+        notes.append(f"- {_versions(res)} Frames of {s['frame_size']}; load average {load[0]:.1f} when it ended "
+                     f"(other work on the machine)." if load else f"- {_versions(res)} Frames of {s['frame_size']}.")
+    return "\n".join(lines + [""] + notes)
+
+
+RENDER = {"video": video_table, "image": image_table, "video_memory": memory_table, "precision": precision_table,
+          "many": many_table}
 
 
 def tables(results: Path = DEFAULT_RESULTS) -> dict:

@@ -202,11 +202,17 @@ def _has_encoder(name: str) -> bool:
 
 class CocoRleWriter(_Atomic):
     """One JSON file: {"video", "height", "width", "frames": [{"frame", "objects": [{"obj_id", "segmentation":
-    {"size": [H, W], "counts": str}, "area", "bbox": [x, y, w, h]}]}]}, frames in order, written by close()."""
+    {"size": [H, W], "counts": str}, "area", "bbox": [x, y, w, h]}]}]}, frames in order, written by close().
 
-    def __init__(self, path, video: str | None = None):
+    categories: {obj_id: {"category_id": int | None, "category": str | None}} (a detector's class of each track):
+    each object of a frame then carries its track's two fields, and the document lists every track with them
+    under "tracks": [{"obj_id", "category_id", "category"}].
+    """
+
+    def __init__(self, path, video: str | None = None, categories: dict | None = None):
         self.path = Path(path)
         self.video = video
+        self.categories = {int(o): dict(c) for o, c in categories.items()} if categories is not None else None
         self.height = self.width = None
         self._frames = {}
 
@@ -216,16 +222,20 @@ class CocoRleWriter(_Atomic):
         obj_ids, masks = _check_masks(obj_ids, masks)
         self.height, self.width = masks.shape[1:]
         objects = []
+        categories = self.categories or {}
         for o, m in zip(obj_ids, masks):
             rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-            objects.append({"obj_id": o, "segmentation": {"size": [int(s) for s in rle["size"]],
-                                                          "counts": rle["counts"].decode("ascii")},
+            objects.append({"obj_id": o, **categories.get(o, {}),
+                            "segmentation": {"size": [int(s) for s in rle["size"]],
+                                             "counts": rle["counts"].decode("ascii")},
                             "area": int(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)]})
         self._frames[int(frame_idx)] = objects
 
     def close(self) -> None:
         doc = {"video": self.video, "height": self.height, "width": self.width,
                "frames": [{"frame": f, "objects": self._frames[f]} for f in sorted(self._frames)]}
+        if self.categories is not None:
+            doc["tracks"] = [{"obj_id": o, **self.categories[o]} for o in sorted(self.categories)]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temp_beside(self.path)
         tmp.write_text(json.dumps(doc))

@@ -13,14 +13,16 @@ LISTED_PACKAGES = set(_SETUPTOOLS["packages"])
 PACKAGE_DIRS = {pkg: REPO / folder for pkg, folder in _SETUPTOOLS["package-dir"].items()}  # "sam2_trt.runtime" -> runtime/
 
 # The floors of the house (sam2_trt.<part>), and what each may import. The data flows export -> engines ->
-# runtime; benchmarks measure all three; the CLI drives everything; core is the shared ground floor.
-PARTS = ("core", "export", "engines", "runtime", "benchmarks", "cli")
+# runtime; jobs run the runtime over many videos; benchmarks measure them all; the CLI drives everything; core
+# is the shared ground floor.
+PARTS = ("core", "export", "engines", "runtime", "jobs", "benchmarks", "cli")
 ALLOWED = {
     "core": {"core"},
     "export": {"core", "export"},
     "engines": {"core", "engines", "runtime"},
     "runtime": {"core", "runtime"},
-    "benchmarks": {"core", "export", "engines", "runtime", "benchmarks"},
+    "jobs": {"core", "runtime", "jobs"},
+    "benchmarks": {"core", "export", "engines", "runtime", "jobs", "benchmarks"},
     "cli": set(PARTS),
 }
 

@@ -81,6 +81,23 @@ def test_memory_benchmark_measures_both_sides_at_each_length(tiny512_dir, tiny_c
     assert result["target_met"] == (result["peak_ratio"]["ours"] <= 1.10)
 
 
+def test_many_benchmark_measures_the_local_and_the_ray_job(tiny512_dir, tiny_checkpoint, tmp_path):
+    proc = run_bench("many", "--checkpoint", tiny_checkpoint, "--model-dir", tiny512_dir, "--device", "cpu",
+                     "--backend", "onnxruntime-cpu", "--videos", 2, "--frames", 2, "--objects", 1,
+                     "--results", tmp_path / "out", cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = only_result(tmp_path / "out", "many")
+    local, on_ray = result["rows"]
+    assert (local["mode"], local["workers"], on_ray["mode"], on_ray["workers"]) == ("local", 1, "ray", 2)
+    for r in (local, on_ray):
+        assert r["videos"] == 2 and r["failed"] == 0 and r["backend"] == "onnxruntime-cpu"
+        assert r["videos_per_minute"] == pytest.approx(60 * 2 / r["seconds"])
+    assert on_ray["speedup"] == pytest.approx(on_ray["videos_per_minute"] / local["videos_per_minute"])
+    assert on_ray["cluster_start_s"] > 0 and local["cluster_start_s"] is None
+    assert all(v["worker"].startswith("ray-worker-") for v in on_ray["per_video"])
+    assert [v["worker"] for v in local["per_video"]] == ["local", "local"]
+
+
 def test_a_model_dir_from_other_weights_is_refused(tiny512_dir, checkpoint_factory, tmp_path):
     other = checkpoint_factory("sam2.1_hiera_t", seed=1)
     proc = run_bench("video", "--checkpoint", other, "--model-dir", tiny512_dir, "--device", "cpu",
@@ -121,7 +138,7 @@ def test_report_rewrites_only_its_blocks_and_names_a_missing_one():
 def test_bench_command_lists_and_runs_the_scripts():
     listing = run_cli("bench", "--help", timeout=120)
     assert listing.returncode == 0
-    for name in ("video", "image", "memory", "precision", "kernels", "report"):
+    for name in ("video", "image", "memory", "precision", "kernels", "many", "report"):
         assert name in listing.stdout
     options = run_cli("bench", "video", "--help", timeout=120)
     assert options.returncode == 0 and "--frame-size" in options.stdout and "--results" in options.stdout

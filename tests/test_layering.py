@@ -1,4 +1,4 @@
-"""The house has floors: cli -> {benchmarks} -> {export, engines, runtime} -> core, with the data flowing
+"""The house has floors: cli -> benchmarks -> {export, engines, jobs -> runtime} -> core, with the data flowing
 export -> engines -> runtime. No import runs back up, between any two parts, and the runtime and core never
 import torch (checked on the source, so a lazy import inside a function counts too)."""
 
@@ -14,6 +14,7 @@ FORBIDDEN_THIRD_PARTY = {
     "core": {"torch", "torchvision", "sam2", "onnx", "onnxruntime", "tensorrt", "cuda"},
     "runtime": {"torch", "torchvision", "sam2", "onnx"},
     "engines": {"torch", "torchvision", "sam2"},
+    "jobs": {"torch", "torchvision", "sam2", "onnx"},
 }
 # The folders' own names: importable only from a checkout's root, never from an install.
 NOT_IMPORT_NAMES = {"runtime", "engines", "benchmarks", "sam2_export", "sam2_trt_kernels"}

@@ -129,6 +129,21 @@ def gpu_check_options(p) -> None:
     add_results(p)
 
 
+def many_options(p) -> None:
+    add_device(p)
+    p.add_argument("--videos", type=at_least(1), help="videos in the job (default 32 on a GPU, 6 on a CPU)")
+    p.add_argument("--frames", type=at_least(1), help="frames per video (default 60 on a GPU, 8 on a CPU)")
+    p.add_argument("--frame-size", type=frame_size, default=(240, 320), help="WIDTHxHEIGHT of the videos")
+    p.add_argument("--objects", type=at_least(1), default=2, help="objects clicked on frame 0 of each video")
+    p.add_argument("--image-size", type=int, default=512, help="export size (default 512)")
+    p.add_argument("--modes", nargs="+", choices=("local", "ray"), default=["local", "ray"],
+                   help="local: one process, one video after another; ray: a local Ray cluster (default: both)")
+    p.add_argument("--workers", type=at_least(1), help="Ray workers (default: 2 on a CPU, one per GPU on a GPU)")
+    p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime-cuda or onnxruntime-cpu")
+    add_weights(p)
+    add_results(p)
+
+
 def report_options(p) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help="rewrite the tables in README.md")
@@ -161,6 +176,9 @@ BENCHMARKS = {
                   "Print the GPU environment, then run every GPU test and benchmark step with "
                   "SAM2_TRT_REQUIRE_GPU=1, each within its time budget, skipping a step only with its reason.",
                   gpu_check_options),
+    "many": ("many", "videos per minute of track-many, locally and on Ray",
+             "Videos per minute of `sam2-trt track-many`, the same job locally and on a Ray cluster, in the same run.",
+             many_options),
     "report": ("report", "the README's result tables from the results files (benchmarks/results/*.json)",
                "The README's result tables, generated from the JSON files under benchmarks/results/ and nothing "
                "else.", report_options),

@@ -239,3 +239,27 @@ def _remove(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+class FolderOutputs:
+    """Outputs written straight into an empty folder that the caller owns and commits itself (a job runner's
+    attempt folder, renamed into place as a whole): OutputSet's interface without its staging, lock and record."""
+
+    def __init__(self, folder, names):
+        self.out_dir = Path(folder)
+        self.names = list(names)
+        taken = [n for n in self.names if (self.out_dir / n).exists()]
+        if not self.out_dir.is_dir() or taken:
+            raise OutputPathError(f"{self.out_dir} must be an existing folder without {taken or self.names} to write "
+                                  f"outputs into")
+
+    def path(self, name: str) -> Path:
+        if name not in self.names:
+            raise KeyError(f"{name!r} is not one of this run's outputs {self.names}")
+        return self.out_dir / name
+
+    def __enter__(self) -> "FolderOutputs":
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return None  # the caller removes or commits the folder as a whole

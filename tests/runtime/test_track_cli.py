@@ -59,6 +59,12 @@ def test_prompts_must_lie_in_the_video():
         check_prompts(parse_prompts([], ["0,0,0,10,400,1"]), 48, 640, 360)
     with pytest.raises(ValueError, match="give at least one prompt"):
         check_prompts([], 48, 640, 360)
+    mask = np.zeros((360, 640), bool)
+    check_prompts([ObjectPrompt(0, 1, mask=mask)], 48, 640, 360)
+    with pytest.raises(ValueError, match=r"its mask is 640x360, the video is 320x240"):
+        check_prompts([ObjectPrompt(0, 1, mask=mask)], 48, 320, 240)
+    with pytest.raises(ValueError, match="give a mask or clicks and a box, not both"):
+        check_prompts([ObjectPrompt(0, 1, box=(0, 0, 5, 5), mask=mask)], 48, 640, 360)
 
 
 # ---- end to end ------------------------------------------------------------------------------------------------
