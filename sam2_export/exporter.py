@@ -79,8 +79,8 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
     image_size = 1024 if image_size is None else image_size
     check_image_size(image_size)
     if precision not in PRECISIONS:
-        raise ExportError(f"--precision {precision!r} is not supported; use one of {', '.join(PRECISIONS)} "
-                          f"(fp32, the default, is exact; int8 is the faster CPU export)")
+        raise ExportError(f"precision={precision!r} is not supported; use one of {', '.join(PRECISIONS)} "
+                          f"(fp32, the default, is exact; int8, `sam2-trt export --int8`, is the faster CPU export)")
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"--opset {opset} is not supported; use one of {list(SUPPORTED_OPSETS)} "
                           f"(default {DEFAULT_OPSET})")

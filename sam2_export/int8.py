@@ -22,6 +22,7 @@ activation ranges, so the error of a real checkpoint is measured by its own expo
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from sam2_trt.core.fp32_islands import KEEP_FP32_INPUTS_OF, KEEP_FP32_NAME_PARTS, computed_into
@@ -67,6 +68,10 @@ def quantize_graph(src: Path, dst: Path) -> dict:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize, kept = weight_matmuls(onnx.load(str(src)))
-    quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul"], nodes_to_quantize=quantize,
-                     per_channel=True, weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
+    logging.disable(logging.WARNING)  # its advice to run ONNX Runtime's pre-processing first, on every graph
+    try:
+        quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul"], nodes_to_quantize=quantize,
+                         per_channel=True, weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
+    finally:
+        logging.disable(logging.NOTSET)
     return {"quantized": len(quantize), "kept_fp32": kept}
