@@ -165,6 +165,10 @@ def build_engines(model_dir, options: BuildOptions = BuildOptions(), graphs=None
     model_dir = Path(model_dir).absolute()
     meta = load_metadata(model_dir)  # ModelDirError for a wrong directory, before anything else
     meta.verify_graphs()
+    if meta.precision != "fp32":
+        raise BuildError(f"{model_dir} is an {meta.precision} export for ONNX Runtime on CPUs; TensorRT engines are "
+                         f"built from an fp32 export (sam2-trt export without --precision; then sam2-trt build "
+                         f"--precision fp16 or bf16)")
     graphs = list(GRAPHS) if graphs is None else list(graphs)
     unknown = [g for g in graphs if g not in GRAPHS]
     if unknown:

@@ -27,6 +27,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from sam2_trt.core.fp32_islands import computed_into
+
 # Ops whose float inputs and outputs may all be fp16/bf16 (ONNX type-generic and supported by TensorRT in both).
 LOWERABLE_OPS = frozenset((
     "Add", "Sub", "Mul", "Div", "Neg", "MatMul", "Gemm", "Conv", "ConvTranspose", "Relu", "Erf", "Sigmoid", "Tanh",
@@ -81,21 +83,6 @@ def _data_dependent(graph: onnx.GraphProto) -> set:
     return dependent
 
 
-def _inputs_of(graph: onnx.GraphProto, ops) -> set:
-    """Indices of the nodes of type `ops` and of every node they are computed from (transitively).
-    (Indices, not id(): protobuf may hand out a new Python wrapper for a node on each access.)"""
-    nodes = list(graph.node)
-    producer = {o: k for k, n in enumerate(nodes) for o in n.output}
-    keep, stack = set(), [k for k, n in enumerate(nodes) if n.op_type in ops]
-    while stack:
-        k = stack.pop()
-        if k in keep:
-            continue
-        keep.add(k)
-        stack.extend(producer[i] for i in nodes[k].input if i in producer)
-    return keep
-
-
 def lowered_node_names(model: onnx.ModelProto, policy) -> set:
     """Names of the nodes the policy runs in reduced precision (for tests and the build log)."""
     nodes = model.graph.node
@@ -108,7 +95,7 @@ def _plan(model: onnx.ModelProto, policy):
         raise ValueError("graphs with control flow (If/Loop/Scan) are not supported by the precision rewrite")
     types = _tensor_types(model)
     dependent = _data_dependent(graph)
-    closure = _inputs_of(graph, policy.keep_fp32_inputs_of) if policy.keep_fp32_inputs_of else set()
+    closure = computed_into(graph.node, policy.keep_fp32_inputs_of) if policy.keep_fp32_inputs_of else set()
     lowered = []  # node indices
     for k_node, node in enumerate(graph.node):
         if node.op_type not in LOWERABLE_OPS or node.op_type in policy.keep_fp32_ops:

@@ -31,6 +31,8 @@ class SAM2Model:
         `precision` picks the TensorRT engines (fp32, tf32, fp16, bf16; default: the ones built, else fp16)."""
         meta = load_metadata(Path(model_dir))
         meta.verify_graphs(check_hashes=verify_checksums)
+        if meta.precision == "int8":
+            backend = _int8_backend(meta, backend, precision)
         return cls(meta, select_backend(backend, device, stream, precision=precision))
 
     @property
@@ -68,3 +70,15 @@ class SAM2Model:
 
     def host(self, tensor) -> np.ndarray:
         return self.backend.to_host(tensor)
+
+
+def _int8_backend(meta: ModelMetadata, backend: str, precision: str | None) -> str:
+    """The backend that runs an int8 export: ONNX Runtime on the CPU (its quantized matmuls are CPU kernels);
+    ValueError for a backend or engine precision that cannot run it."""
+    if precision is not None:
+        raise ValueError(f"{meta.model_dir} is an int8 export (sam2-trt export --int8), which ONNX Runtime "
+                         f"runs on the CPU; precision={precision!r} picks TensorRT engines of an fp32 export")
+    if backend in ("auto", "onnxruntime-cpu"):
+        return "onnxruntime-cpu"
+    raise ValueError(f"{meta.model_dir} is an int8 export (sam2-trt export --int8): its quantized graphs "
+                     f"run on backend='onnxruntime-cpu' (or 'auto'), not {backend!r}; export fp32 for {backend}")

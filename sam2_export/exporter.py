@@ -22,6 +22,7 @@ from sam2_trt.core.specs import DEFAULT_OPSET, GRAPHS, SUPPORTED_OPSETS
 from .checkpoint import check_image_size
 from .configs import resolve_model_name
 from .errors import ExportError
+from .int8 import PRECISIONS
 
 
 @dataclass
@@ -67,8 +68,9 @@ def _require_export_dependencies() -> None:
 
 def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int | None = None,
                  image_size: int | None = None, opset: int = DEFAULT_OPSET, overwrite: bool = False,
-                 log=print) -> ExportResult:
+                 log=print, precision: str = "fp32") -> ExportResult:
     """Export the official model `config` with `checkpoint` (or seeded random weights) into `out_dir`.
+    precision "fp32" (default, exact) or "int8" (for ONNX Runtime on CPUs: sam2_export/int8.py).
 
     Raises ExportError (with .code) for bad input and for a graph that fails validation.
     """
@@ -76,6 +78,9 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
     model_name = resolve_model_name(config)
     image_size = 1024 if image_size is None else image_size
     check_image_size(image_size)
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision={precision!r} is not supported; use one of {', '.join(PRECISIONS)} "
+                          f"(fp32, the default, is exact; int8, `sam2-trt export --int8`, is the faster CPU export)")
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"--opset {opset} is not supported; use one of {list(SUPPORTED_OPSETS)} "
                           f"(default {DEFAULT_OPSET})")
@@ -91,7 +96,7 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
             check_output_dir(out_dir, overwrite)  # again under the lock: an export may have finished meanwhile
             existed = out_dir.exists()
             reports = _export_locked(model_name, out_dir, checkpoint, random_weights_seed, image_size, opset,
-                                     overwrite, existed, log)
+                                     overwrite, existed, log, precision)
     except BaseException:
         remove_if_empty(created)
         raise
@@ -99,7 +104,7 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
 
 
 def _export_locked(model_name, out_dir: Path, checkpoint, random_weights_seed, image_size: int, opset: int,
-                   overwrite: bool, existed: bool, log) -> list:
+                   overwrite: bool, existed: bool, log, precision: str) -> list:
     from .checkpoint import build_official_model, load_official_model
 
     if checkpoint is not None:
@@ -117,7 +122,7 @@ def _export_locked(model_name, out_dir: Path, checkpoint, random_weights_seed, i
     remove_stale_partials(out_dir.parent, {out_dir.name})  # what a killed export into out_dir left
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-{os.getpid()}-", dir=out_dir.parent))
     try:
-        reports = _export_into(model, model_name, image_size, opset, tmp, ckpt_info, log)
+        reports = _export_into(model, model_name, image_size, opset, tmp, ckpt_info, log, precision)
         failed = [r for r in reports if not r.passed]
         if failed:
             from .validate import format_reports
@@ -131,29 +136,57 @@ def _export_locked(model_name, out_dir: Path, checkpoint, random_weights_seed, i
     return reports
 
 
-def _export_into(model, model_name, image_size, opset, tmp: Path, ckpt_info: dict, log) -> list:
+def _export_into(model, model_name, image_size, opset, tmp: Path, ckpt_info: dict, log, precision: str) -> list:
     from .model_metadata import build_metadata
     from .modules import GRAPH_MODULES
     from .onnx_export import export_graph
     from .validate import format_reports, reports_to_json, validate_graph
 
-    reports = []
+    reports, int8_reports = [], []
     for name, spec in GRAPHS.items():
         t = time.time()
-        export_graph(GRAPH_MODULES[name](model).eval(), spec, tmp / spec.filename, image_size, opset)
+        path = tmp / spec.filename
+        export_graph(GRAPH_MODULES[name](model).eval(), spec, path, image_size, opset)
         t_export = time.time() - t
-        graph_reports = validate_graph(spec, tmp / spec.filename, model, image_size)
+        graph_reports = validate_graph(spec, path, model, image_size)
         reports.extend(graph_reports)
         worst = max(r.max_rel_err for r in graph_reports)
         log(f"  {spec.filename:24} exported in {t_export:5.1f}s, validated in {time.time() - t - t_export:5.1f}s: "
             f"max rel err {worst:.2g} {'ok' if all(r.passed for r in graph_reports) else 'FAILED'}")
-    (tmp / VALIDATION_FILENAME).write_text(json.dumps(
-        {"reference": "official sam2 PyTorch modules, fp32, CPU", "runtime": "onnxruntime CPUExecutionProvider",
-         "outputs": reports_to_json(reports)}, indent=1))
-    (tmp / "validation.txt").write_text(format_reports(reports) + "\n")
-    metadata = build_metadata(model, model_name, image_size, opset, tmp, ckpt_info)
+        if precision == "int8" and all(r.passed for r in graph_reports):
+            int8_reports.extend(_int8_graph(spec, path, model, image_size, log))
+    validation = {"reference": "official sam2 PyTorch modules, fp32, CPU",
+                  "runtime": "onnxruntime CPUExecutionProvider", "outputs": reports_to_json(reports)}
+    if precision == "int8":
+        validation["int8_outputs"] = reports_to_json(int8_reports)  # the graphs in this directory
+    (tmp / VALIDATION_FILENAME).write_text(json.dumps(validation, indent=1))
+    text = format_reports(reports) + "\n"
+    if precision == "int8":
+        text = f"fp32 graphs (before quantization):\n{text}\nint8 graphs (this directory):\n" \
+               f"{format_reports(int8_reports)}\n"
+    (tmp / "validation.txt").write_text(text)
+    metadata = build_metadata(model, model_name, image_size, opset, tmp, ckpt_info, precision)
     (tmp / METADATA_FILENAME).write_text(json.dumps(metadata, indent=1))
-    return reports
+    return reports + int8_reports
+
+
+def _int8_graph(spec, path: Path, model, image_size: int, log) -> list:
+    """Quantize the validated fp32 graph at `path` in place (sam2_export/int8.py) and validate the int8 graph
+    against PyTorch with the int8 tolerances; its reports."""
+    from .int8 import quantize_graph, tolerance
+    from .validate import validate_graph
+
+    t = time.time()
+    quantized = path.with_name(path.stem + ".int8.onnx")
+    done = quantize_graph(path, quantized)
+    os.replace(quantized, path)
+    graph_reports = validate_graph(spec, path, model, image_size,
+                                   tolerances={o: tolerance(spec, o) for o in spec.output_names})
+    worst = max(r.max_rel_err for r in graph_reports)
+    log(f"  {spec.filename:24} int8: {done['quantized']} matmuls quantized ({len(done['kept_fp32'])} kept fp32) "
+        f"in {time.time() - t:5.1f}s: max rel err {worst:.2g} "
+        f"{'ok' if all(r.passed for r in graph_reports) else 'FAILED'}")
+    return graph_reports
 
 
 def _move_into_place(tmp: Path, out_dir: Path, overwrite: bool, existed: bool) -> None:

@@ -40,7 +40,7 @@ def library_versions() -> dict:
 
 
 def build_metadata(model, model_name: ModelName, image_size: int, opset: int, graph_dir: Path,
-                   checkpoint: dict) -> dict:
+                   checkpoint: dict, precision: str = "fp32") -> dict:
     graphs = {}
     for name, spec in GRAPHS.items():
         path = graph_dir / spec.filename
@@ -52,6 +52,7 @@ def build_metadata(model, model_name: ModelName, image_size: int, opset: int, gr
                   "size": model_name.size, "config": model_name.config_path},
         "image_size": image_size,
         "feature_size": image_size // 16,
+        "precision": precision,  # "fp32", or "int8": quantized graphs for ONNX Runtime on CPUs
         "opset": opset,
         "flags": {k: _plain(getattr(model, k)) for k in MODEL_FLAGS},
         "official_postprocessing": OFFICIAL_POSTPROCESSING,

@@ -50,6 +50,12 @@ def add_weights(p) -> None:
     p.add_argument("--model-dir", type=Path, help="our export of --checkpoint")
 
 
+def add_int8(p) -> None:
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=None,
+                   help="also measure our int8 export of the same weights (export --int8) on a CPU with the "
+                        "random weights (default: on for image, off for video)")
+
+
 def add_results(p) -> None:
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="DIR",
                    help="directory for the JSON results (default: benchmarks/results in the current directory)")
@@ -69,6 +75,9 @@ def video_options(p) -> None:
                                                        "a CPU (default: all of the device's; none: skip it)")
     p.add_argument("--warmup-frames", type=at_least(0), help="frames of the untimed warm-up pass")
     p.add_argument("--reps", type=at_least(1), help="timed passes (the median is reported)")
+    p.add_argument("--threads", type=at_least(1), help="ONNX Runtime intra-op and torch threads of every side "
+                                                       "on a CPU (default: the usable cores)")
+    add_int8(p)
     add_weights(p)
     add_results(p)
 
@@ -82,6 +91,11 @@ def image_options(p) -> None:
     p.add_argument("--precision", default="fp16", help="TensorRT engine precision (default fp16)")
     p.add_argument("--points-per-side", type=int, help="automatic mask generator grid (default 32; 16 on a CPU)")
     p.add_argument("--no-official", action="store_true", help="measure only our backends")
+    p.add_argument("--peers", nargs="*", help="ONNX Runtime peers from PyPI to measure beside ours on a CPU: "
+                                              "sam2-onnx, samexporter (default: both; none: skip them)")
+    p.add_argument("--threads", type=at_least(1), help="ONNX Runtime intra-op and torch threads of every side "
+                                                       "on a CPU (default: the usable cores)")
+    add_int8(p)
     add_weights(p)
     add_results(p)
 
@@ -111,6 +125,15 @@ def precision_options(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     add_results(p)
     p.add_argument("--markdown", type=Path, metavar="JSON", help="print the README table of a results file, run "
+                                                                  "nothing")
+
+
+def int8_options(p) -> None:
+    p.add_argument("--image-size", type=int, default=1024, help="export size of the image parity cases (the "
+                                                                "official image predictor runs at 1024)")
+    p.add_argument("--video-image-size", type=int, default=512, help="export size of the video parity scenarios")
+    add_results(p)
+    p.add_argument("--markdown", type=Path, metavar="JSON", help="print the README tables of a results file, run "
                                                                   "nothing")
 
 
@@ -169,6 +192,9 @@ BENCHMARKS = {
     "precision": ("precision", "fp16/bf16 error of the precision policy (ONNX Runtime, CPU)",
                   "How far reduced precision moves each graph's outputs, with and without the precision policy's "
                   "fp32 islands.", precision_options),
+    "int8": ("int8", "error of the int8 export: per output against fp32, mask IoU against the official predictor",
+             "How far the int8 export (export --int8) moves each graph's outputs and the masks of the "
+             "image and video parity scenarios.", int8_options),
     "kernels": ("kernels", "the CUDA post-processing kernels against numpy and torch (GPU)",
                 "Benchmark every runtime.gpu kernel against its numpy twin (CPU) and the torch equivalent (GPU), "
                 "same inputs.", kernels_options),

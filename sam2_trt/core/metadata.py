@@ -20,6 +20,9 @@ from .specs import GRAPHS
 METADATA_FILENAME = "sam2_trt.json"
 VALIDATION_FILENAME = "validation.json"
 FORMAT_VERSION = 1
+# What the graphs compute in: "fp32" (exact, every backend) or "int8" (sam2-trt export --int8: quantized
+# matmuls that only ONNX Runtime's CPU kernels run). Exports that predate the key are fp32.
+GRAPH_PRECISIONS = ("fp32", "int8")
 
 # SAM2Base attributes the runtime's tracking loop reads (names as in sam2/modeling/sam2_base.py).
 MODEL_FLAGS = (
@@ -79,6 +82,10 @@ class ModelMetadata:
     @property
     def image_size(self) -> int:
         return int(self.raw["image_size"])
+
+    @property
+    def precision(self) -> str:
+        return self.raw.get("precision", "fp32")
 
     @property
     def feature_size(self) -> int:
@@ -163,6 +170,8 @@ def check_metadata(raw: dict, path) -> None:
     size = get(raw, "image_size", int, "image_size")
     if size < 32 or size % 32:
         fail("image_size", f"must be a positive multiple of 32, got {size}")
+    if raw.get("precision", "fp32") not in GRAPH_PRECISIONS:
+        fail("precision", f"must be one of {', '.join(GRAPH_PRECISIONS)}, got {raw['precision']!r:.40}")
     flags = get(raw, "flags", dict, "flags")
     for flag in MODEL_FLAGS:
         get(flags, flag, (int, float, bool), f"flags.{flag}")

@@ -94,7 +94,7 @@ def test_hole_and_sprinkle_filtering_match_official(tiny1024_dir, official_tiny)
     assert_same_prediction(got, expected)
     # the filtering did something: without it the masks differ
     unfiltered = SAM2ImagePredictor(ours.model)
-    unfiltered._features, unfiltered._orig_hw, unfiltered._is_image_set = ours._features, ours._orig_hw, True
+    unfiltered._commit_images(ours._features, ours._orig_hw, batch=False)  # the same image, not re-encoded
     assert not np.array_equal(unfiltered.predict(**args)[0], got[0])
 
 

@@ -55,3 +55,12 @@ def test_memory_encoder_outputs_are_bfloat16_values(tiny512):
     mem = sess.run(None, x)[0]
     bits = mem.view(np.uint32)
     assert np.all(bits & 0xFFFF == 0), "memories must be rounded to bfloat16 like the official predictor's"
+
+
+def test_global_attention_of_the_image_encoder_runs_in_query_blocks(tiny512):
+    """Hiera's three global-attention blocks attend over 32 x 32 tokens at 512 px: 4 blocks of 256 queries each
+    (sam2_export/modules/image_encoder.py), next to its 9 windowed blocks (one softmax each)."""
+    import onnx
+
+    nodes = onnx.load(str(tiny512 / GRAPHS["image_encoder"].filename)).graph.node
+    assert sum(n.op_type == "Softmax" for n in nodes) == 9 + 3 * 4
