@@ -123,7 +123,8 @@ class SAM2VideoPredictor:
         session = self._session(inference_state)
         frame_idx = check_frame_idx(frame_idx, session.num_frames)
         m = mask_prompt(mask, (session.video_height, session.video_width), self.image_size)
-        return frame_idx, session.obj_ids, session.add_mask(frame_idx, obj_id, m)
+        masks = session.add_mask(frame_idx, obj_id, m)  # first: a new object joins obj_ids here
+        return frame_idx, session.obj_ids, masks
 
     def clear_all_prompts_in_frame(self, inference_state: TrackingSession, frame_idx, obj_id,
                                    need_output: bool = True):

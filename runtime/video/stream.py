@@ -135,7 +135,8 @@ class SAM2VideoStream:
         """A binary mask [H, W] for one object on the current frame."""
         session = self._require_frame()
         m = mask_prompt(mask, (session.video_height, session.video_width), self.predictor.image_size)
-        return self.frame_idx, session.obj_ids, session.add_mask(self.frame_idx, obj_id, m)
+        masks = session.add_mask(self.frame_idx, obj_id, m)  # first: a new object joins obj_ids here
+        return self.frame_idx, session.obj_ids, masks
 
     def remove_object(self, obj_id, strict: bool = False) -> list:
         """Stop tracking an object; returns the remaining object ids."""

@@ -69,7 +69,7 @@ def test_export_with_build_stops_before_exporting_without_tensorrt(tiny_checkpoi
 @pytest.mark.skipif(not NO_TRT, reason="TensorRT runs here")
 def test_check_needs_tensorrt_by_default_and_the_predictors_say_so(tiny512_dir):
     proc = run_cli("check", tiny512_dir)
-    assert proc.returncode == 3 and "backend 'tensorrt' is not available: tensorrt is not installed" in proc.stderr
+    assert proc.returncode == 5 and "backend 'tensorrt' is not available: tensorrt is not installed" in proc.stderr
     from sam2_trt.runtime import SAM2ImagePredictor
     from sam2_trt.core.errors import BackendUnavailable
 
