@@ -11,9 +11,12 @@ loads the model, outside the timed passes.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 
@@ -24,11 +27,29 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def run_in_child(module: str, job: dict) -> dict:
+def run_with_budget(cmd: list, timeout: float | None, **popen) -> subprocess.CompletedProcess:
+    """Run `cmd` (stdout captured as text); past `timeout` seconds it is killed with every process it started (its
+    own session: engine builds, torch.compile workers), and returncode is None."""
+    if timeout is None:
+        return subprocess.run(cmd, stdout=subprocess.PIPE, text=True, **popen)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True, **popen)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        return subprocess.CompletedProcess(cmd, None, out)
+
+
+def run_in_child(module: str, job: dict, timeout: float | None = None) -> dict:
     """`module.run_child(job)` in a fresh interpreter (module: a dotted name, e.g. sam2_trt.benchmarks.video);
-    its result, or {"error": ...} when the child fails."""
+    its result, or {"error": ...} when the child fails or runs longer than `timeout` seconds (then killed)."""
     cmd = [sys.executable, "-m", "sam2_trt.benchmarks.child", module, json.dumps(job)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    proc = run_with_budget(cmd, timeout)
+    if proc.returncode is None:
+        return {"error": f"{module} ran past its {timeout:.0f} s budget and was stopped"}
     if proc.returncode != 0:
         return {"error": f"{module} exited with status {proc.returncode} (its stderr is above)"}
     return json.loads(proc.stdout.strip().splitlines()[-1])

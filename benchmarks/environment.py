@@ -58,7 +58,7 @@ def describe(**extra) -> dict:
         "gpu": gpu_description(), "python": platform.python_version(), "numpy": np.__version__,
     }
     for dist in ("onnxruntime", "onnxruntime-gpu", "tensorrt", "torch", "sam2", "pillow", "opencv-python-headless",
-                 "opencv-python", "cuda-python", "cuda-bindings", "polygraphy"):
+                 "opencv-python", "cuda-python", "cuda-bindings", "polygraphy", "ray"):
         env[dist] = _version(dist)
     env.update(extra)
     return env

@@ -28,18 +28,20 @@ class BenchModel:
     checkpoint: Path  # official-format .pt file the official predictor loads
     model_dir: Path  # our export of the same weights at image_size
     weights: str  # "random (seed 0)" or the checkpoint's file name
+    precision: str = "fp32"  # of our export: "fp32", or "int8" (sam2-trt export --int8)
 
     def describe(self) -> dict:
         return {"name": self.name, "image_size": self.image_size, "weights": self.weights,
-                "checkpoint": str(self.checkpoint), "model_dir": str(self.model_dir)}
+                "checkpoint": str(self.checkpoint), "model_dir": str(self.model_dir), "precision": self.precision}
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def random_model(name: str, image_size: int) -> BenchModel:
-    """The seeded random-weight checkpoint and export of `name` at image_size, created on first use."""
+def random_model(name: str, image_size: int, timeout: float | None = None, precision: str = "fp32") -> BenchModel:
+    """The seeded random-weight checkpoint and export of `name` at image_size (int8: `export --int8` of
+    the same weights), created on first use (in a child process given at most `timeout` seconds)."""
     from sam2_trt.export.configs import resolve_model_name
     from sam2_trt.export.cached_exports import cached_export_dir, cached_export_usable
     from sam2_trt.export.download import cache_root
@@ -47,15 +49,18 @@ def random_model(name: str, image_size: int) -> BenchModel:
     model = resolve_model_name(name)
     checkpoint = cache_root() / "checkpoints" / f"{model.short}-random{SEED}.pt"
     model_dir = cached_export_dir(model, image_size, official=False)
+    if precision != "fp32":
+        model_dir = model_dir.with_name(f"{model_dir.name}-{precision}")
     if not checkpoint.is_file() or not cached_export_usable(model_dir, _log):
         _log(f"preparing {model.short} (random weights, seed {SEED}) at {image_size}px: checkpoint {checkpoint}, "
-             f"export {model_dir} (once)")
+             f"{precision} export {model_dir} (once)")
         job = {"model": model.short, "image_size": image_size, "checkpoint": str(checkpoint),
-               "model_dir": str(model_dir)}
-        failed = run_in_child("sam2_trt.benchmarks.models", job).get("error")
+               "model_dir": str(model_dir), "precision": precision}
+        failed = run_in_child("sam2_trt.benchmarks.models", job, timeout=timeout).get("error")
         if failed:
             raise SystemExit(f"preparing the benchmark model failed: {failed}")
-    return BenchModel(model.short, model.config_path, image_size, checkpoint, model_dir, f"random (seed {SEED})")
+    return BenchModel(model.short, model.config_path, image_size, checkpoint, model_dir, f"random (seed {SEED})",
+                      precision)
 
 
 def user_model(checkpoint: Path, model_dir: Path) -> BenchModel:
@@ -97,5 +102,5 @@ def run_child(job: dict) -> dict:
         write_random_checkpoint(model, checkpoint, SEED)
     if not model_dir.is_dir():
         export_model(model.short, model_dir, random_weights_seed=SEED, image_size=job["image_size"],
-                     overwrite=True, log=_log)
+                     overwrite=True, log=_log, precision=job.get("precision", "fp32"))
     return {}

@@ -98,4 +98,4 @@ def peak_gpu_mb(device: str) -> float | None:
         return None
     import torch
 
-    return torch.cuda.max_memory_allocated() / 2**20
+    return torch.cuda.max_memory_allocated(device) / 2**20  # of that GPU, not the current one

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sam2_trt.benchmarks.results_file import DEFAULT_RESULTS
 
-SECTIONS = ("video", "image", "video_memory", "precision", "serve")
+SECTIONS = ("video", "image", "video_memory", "precision", "int8", "many", "serve")
 
 
 def load(results: Path = DEFAULT_RESULTS) -> dict:
@@ -40,7 +40,7 @@ def _where(result: dict) -> str:
 def _versions(result: dict) -> str:
     env = result["environment"]
     names = [("onnxruntime", "ONNX Runtime"), ("onnxruntime-gpu", "ONNX Runtime GPU"), ("tensorrt", "TensorRT"),
-             ("torch", "torch"), ("sam2", "official sam2")]
+             ("torch", "torch"), ("sam2", "official sam2"), ("ray", "Ray")]
     libs = ", ".join(f"{label} {env[key]}" for key, label in names if env.get(key))
     return f"`{result['_file']}`: {_where(result)}; Python {env['python']}, {libs}."
 
@@ -61,27 +61,40 @@ def video_table(results: list) -> str:
                          f"{speed} | {_fmt(r.get('time_vs_one_object'), '.2f')} | {_where(res)} |")
     notes = [f"- {_versions(res)} {res['settings']['frames']} frames of {res['settings']['frame_size']}, "
              f"median of {res['settings']['reps']} passes after a {res['settings']['warmup_frames']}-frame warm-up."
-             for res in results]
+             + (f" {res['note']}" if res.get("note") else "") for res in results]
     return "\n".join(lines + [""] + notes)
 
 
 def image_table(results: list) -> str:
     lines = ["| model | input px | side | set_image ms | predict ms | automatic masks s | masks kept | x official "
-             "(set_image / predict / automatic) | measured on |", "|---|---|---|---|---|---|---|---|---|"]
+             "(set_image / predict / automatic) | x fastest peer (set_image / predict) | measured on |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
     for res in results:
         for r in res["rows"]:
             if "error" in r:
+                notes.append(f"- {r['label']} not measured in `{res['_file']}`: {r['error']}")
                 continue
-            sp = r.get("speedup")
-            ratio = "-" if not sp else " / ".join(f"{sp[k]:.2f}" for k in ("encoder", "predict", "amg"))
+            sp, amg = r.get("speedup"), r.get("amg")
+            ratio = "-" if not sp else " / ".join(_fmt(sp.get(k), ".2f") for k in ("encoder", "predict", "amg"))
+            peer = r.get("vs_fastest_peer")
+            vs_peer = "-" if not peer else " / ".join(f"{peer[k]['ratio']:.2f}" for k in ("encoder", "predict"))
             lines.append(f"| {r['model']} | {r['image_size']} | {r['label']} | {r['encoder']['median_ms']:.1f} | "
-                         f"{r['predict']['median_ms']:.2f} | {r['amg']['median_ms'] / 1000:.2f} | "
-                         f"{r['amg']['masks']} | {ratio} | "
-                         f"{_where(res)} |")
-    notes = [f"- {_versions(res)} A {res['settings']['image_size_px']} image; automatic masks with "
-             f"points_per_side={res['settings']['points_per_side']} and the official thresholds (with random "
-             f"weights few or no masks pass them, so the time is mostly the grid's decoder calls)."
-             for res in results]
+                         f"{r['predict']['median_ms']:.2f} | {_fmt(amg and amg['median_ms'] / 1000, '.2f')} | "
+                         f"{'-' if not amg else amg['masks']} | {ratio} | {vs_peer} | {_where(res)} |")
+    for res in results:
+        st = res["settings"]
+        how = (f" Interleaved: every side loaded once in its own process, then each round times every side once "
+               f"(medians of {st['reps']['encoder']} set_image / {st['reps']['predict']} predict rounds); "
+               f"{st['threads']} ONNX Runtime and torch threads, {st['onnxruntime_graph_optimization']}; load "
+               f"average {res['environment']['load_average'][0]} before, "
+               f"{res['environment'].get('load_average_after', ['?'])[0]} after." if st.get("interleaved") else "")
+        notes.append(f"- {_versions(res)} A {st['image_size_px']} image; automatic masks with "
+                     f"points_per_side={st['points_per_side']} and the official thresholds (with random weights few "
+                     f"or no masks pass them, so the time is mostly the grid's decoder calls).{how}")
+        for case, pairs in res.get("mask_agreement", {}).items():
+            notes.append(f"- Mask IoU of the click ({case}, min over the masks): "
+                         + "; ".join(f"{pair} {min(v):.4f}" for pair, v in pairs.items()) + ".")
     return "\n".join(lines + [""] + notes)
 
 
@@ -130,8 +143,32 @@ def serve_table(results: list) -> str:
     return "\n".join(lines + [""] + notes)
 
 
+def many_table(results: list) -> str:
+    lines = ["| model | input px | videos x frames | objects | mode | workers | videos/min | x local | "
+             "cluster start s | measured on |", "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for res in results:
+        m, s = res["model"], res["settings"]
+        for r in res["rows"]:
+            if "error" in r:
+                continue
+            lines.append(f"| {m['name']} | {m['image_size']} | {s['videos']} x {s['frames']} | {s['objects']} | "
+                         f"{r['mode']} ({r['backend']}) | {r['workers']} | {r['videos_per_minute']:.2f} | "
+                         f"{_fmt(r.get('speedup'), '.2f')} | {_fmt(r['cluster_start_s'], '.1f')} | {_where(res)} |")
+        load = res["environment"].get("load_average")
+        notes.append(f"- {_versions(res)} Frames of {s['frame_size']}; load average {load[0]:.1f} when it ended "
+                     f"(other work on the machine)." if load else f"- {_versions(res)} Frames of {s['frame_size']}.")
+    return "\n".join(lines + [""] + notes)
+
+
+def int8_table(results: list) -> str:
+    from sam2_trt.benchmarks.int8 import markdown
+
+    return "\n\n".join(markdown(res) for res in results)
+
+
 RENDER = {"video": video_table, "image": image_table, "video_memory": memory_table, "precision": precision_table,
-          "serve": serve_table}
+          "int8": int8_table, "many": many_table, "serve": serve_table}
 
 
 def tables(results: Path = DEFAULT_RESULTS) -> dict:

@@ -11,6 +11,8 @@ import re
 import time
 from pathlib import Path
 
+from sam2_trt.core.files import write_atomically
+
 DEFAULT_RESULTS = Path("benchmarks") / "results"  # relative: resolved against the current directory when used
 
 
@@ -19,5 +21,5 @@ def write_result(out_dir: Path, benchmark: str, machine: str, result: dict) -> P
     slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-") or "host"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{benchmark}-{slug}-{time.strftime('%Y-%m-%d')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_atomically(path, (json.dumps(result, indent=2) + "\n").encode())  # never half a record
     return path

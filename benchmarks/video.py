@@ -7,9 +7,12 @@
 
 One pass is what an application does: `init_state` on a folder of JPEG frames (decode and resize), one click per
 object on frame 0, `propagate_in_video` over every frame, and each frame's masks at video resolution on the host
-as booleans (`logits > 0`). FPS = frames / the pass's wall time. Each measurement runs in a fresh child process:
-it loads the predictor, runs one untimed warm-up pass over --warmup-frames frames (ONNX Runtime's first-run
-planning, CUDA graph capture, torch.compile for vos_optimized), then --reps timed passes; the median is reported.
+as booleans (`logits > 0`). FPS = frames / the pass's wall time. Every side of a case is loaded once in its own
+child process (benchmarks/workers.py: the official side's torch never shares a process with ours), runs one
+untimed warm-up pass over --warmup-frames frames (ONNX Runtime's first-run planning, CUDA graph capture,
+torch.compile for vos_optimized), then the sides take turns: --reps rounds, each running one timed pass of every
+side, so a change in the machine's load hits every side alike; the median is reported. On a CPU every side runs
+with --threads threads (ONNX Runtime intra-op, torch).
 
 Measured side by side: the official predictor (on a GPU under bf16 autocast, eager and vos_optimized, as its
 README; on a CPU in fp32) and each of our backends that can run here. Both load the same weights
@@ -22,6 +25,7 @@ baseline (README: CPU >= 1.5x official at tiny 1024 with one object; GPU >= 2x o
 from __future__ import annotations
 
 import copy
+import os
 import statistics
 import sys
 import time
@@ -73,52 +77,63 @@ def measure(predictor, clip: Path, prompts: list, warmup_frames: int, reps: int,
 
 
 # -- the two sides, each in its own child process ---------------------------------------------------------------
-def run_official(job: dict) -> dict:
-    from sam2_trt.benchmarks import official
-
-    device = job["device"]
-    t0 = time.perf_counter()
-    predictor = official.video_predictor(job["config"], job["checkpoint"], job["image_size"], device, job["mode"])
-    load_s = time.perf_counter() - t0
-
-    def host_masks(logits):
-        return (logits > 0).cpu().numpy()
-
-    out = measure(predictor, Path(job["clip"]), _prompts(job), job["warmup_frames"], job["reps"], host_masks,
-                  lambda: official.running(device))
-    import torch
-
-    out.update(load_s=load_s, peak_rss_mb=peak_rss_mb(), peak_gpu_mb=official.peak_gpu_mb(device),
-               torch_threads=torch.get_num_threads())
-    return out
-
-
-def run_ours(job: dict) -> dict:
-    from sam2_trt.runtime import SAM2VideoPredictor
-
-    t0 = time.perf_counter()
-    predictor = SAM2VideoPredictor.load(job["model_dir"], backend=job["backend"], device=job["device"],
-                                        precision=job["precision"])
-    load_s = time.perf_counter() - t0
-
-    def host_masks(logits):
-        return np.asarray(logits) > 0
-
+def _opened(job: dict):
+    """One side, loaded: (predictor, host_masks(logits) -> bool masks on the host, context() to run it in,
+    seconds it took to load, info() -> what the side reports after its passes)."""
     import contextlib
 
+    t0 = time.perf_counter()
+    if job["side"] == "official":
+        from sam2_trt.benchmarks import official
+
+        device = job["device"]
+        if device == "cpu" and job.get("threads"):
+            import torch
+
+            torch.set_num_threads(job["threads"])
+        predictor = official.video_predictor(job["config"], job["checkpoint"], job["image_size"], device,
+                                             job["mode"])
+
+        def info():
+            import torch
+
+            return {"peak_rss_mb": peak_rss_mb(), "peak_gpu_mb": official.peak_gpu_mb(device),
+                    "torch_threads": torch.get_num_threads()}
+
+        return (predictor, lambda logits: (logits > 0).cpu().numpy(), lambda: official.running(device),
+                time.perf_counter() - t0, info)
+    if job["device"] == "cpu" and job.get("threads"):
+        os.environ["SAM2_TRT_THREADS"] = str(job["threads"])  # read by the ONNX Runtime CPU backend
+    from sam2_trt.runtime import SAM2VideoPredictor
+
+    predictor = SAM2VideoPredictor.load(job["model_dir"], backend=job["backend"], device=job["device"],
+                                        precision=job["precision"])
+    return (predictor, lambda logits: np.asarray(logits) > 0, contextlib.nullcontext, time.perf_counter() - t0,
+            lambda: {"peak_rss_mb": peak_rss_mb(), "peak_gpu_mb": None, "backend": predictor.backend_name})
+
+
+def run_child(job: dict) -> dict:
+    """Child process (benchmarks/child.py): load one side, one warm-up pass, job["reps"] timed passes."""
+    predictor, host_masks, context, load_s, info = _opened(job)
     out = measure(predictor, Path(job["clip"]), _prompts(job), job["warmup_frames"], job["reps"], host_masks,
-                  contextlib.nullcontext)
-    out.update(load_s=load_s, peak_rss_mb=peak_rss_mb(), peak_gpu_mb=None, backend=predictor.backend_name)
-    return out
+                  context)
+    return {**out, "load_s": load_s, **info()}
+
+
+def open_side(job: dict) -> dict:
+    """Child process (benchmarks/workers.py): load one side; its calls are one warm-up pass, one timed pass and
+    its info, so the parent can interleave the passes of every side."""
+    predictor, host_masks, context, load_s, info = _opened(job)
+    context().__enter__()  # for the life of this child
+    clip, prompts = Path(job["clip"]), _prompts(job)
+    return {"warmup": lambda: one_pass(predictor, clip, prompts, job["warmup_frames"], host_masks)["seconds"],
+            "pass": lambda: one_pass(predictor, clip, prompts, None, host_masks),
+            "info": lambda: {"load_s": load_s, **info()}}
 
 
 def _prompts(job: dict) -> list:
     h, w = job["frame_hw"]
     return clicks(MovingScene(h, w, DISCS), job["objects"])
-
-
-def run_child(job: dict) -> dict:
-    return run_official(job) if job["side"] == "official" else run_ours(job)
 
 
 # -- what to measure -------------------------------------------------------------------------------------------
@@ -197,6 +212,68 @@ def print_row(r: dict, header: bool) -> None:
           f"{scale:>8} {r['load_s']:7.1f} {r['peak_rss_mb']:11.0f}", flush=True)
 
 
+def measure_side(model: BenchModel, clip: Path, frame_hw, objects: int, side: str, label: str, settings: dict,
+                 args, timeout: float | None = None) -> dict:
+    """One row: `side` (official or ours, with its settings) tracking `objects` objects of the clip, measured in a
+    child process (at most `timeout` seconds: then the row holds the error)."""
+    job = {"side": side, "config": model.config, "checkpoint": str(model.checkpoint),
+           "model_dir": str(model.model_dir), "image_size": model.image_size, "clip": str(clip),
+           "frame_hw": list(frame_hw), "objects": objects, "warmup_frames": args.warmup_frames,
+           "reps": args.reps, "device": args.device, **settings}
+    print(f"measuring {model.name} {model.image_size}px, {objects} object(s): {label}", file=sys.stderr, flush=True)
+    result = run_in_child("sam2_trt.benchmarks.video", job, timeout=timeout)
+    return {"model": model.name, "image_size": model.image_size, "objects": objects, "side": side, "label": label,
+            "device": job["device"], **{k: v for k, v in settings.items() if k != "device"}, **result}
+
+
+def measure_interleaved(planned: list, clip: Path, frame_hw, objects: int, args) -> list:
+    """Rows of one case, every side ([(model, side, label, settings)]) loaded once in its own process and its
+    passes interleaved with the others' (benchmarks/workers.py): one warm-up pass each, then args.reps rounds in
+    which every side runs one timed pass, so a change in the machine's load hits every side alike."""
+    from sam2_trt.benchmarks.workers import Worker, interleaved
+
+    workers, rows = [], []
+    try:
+        for model, side, label, settings in planned:
+            job = {"side": side, "config": model.config, "checkpoint": str(model.checkpoint),
+                   "model_dir": str(model.model_dir), "image_size": model.image_size, "clip": str(clip),
+                   "frame_hw": list(frame_hw), "objects": objects, "warmup_frames": args.warmup_frames,
+                   "device": args.device, "threads": args.threads, **settings}
+            print(f"loading {model.name} {model.image_size}px, {objects} object(s): {label}", file=sys.stderr,
+                  flush=True)
+            workers.append(Worker(label, "sam2_trt.benchmarks.video", job))
+            rows.append({"model": model.name, "image_size": model.image_size, "objects": objects, "side": side,
+                         "label": label, "device": job["device"],
+                         **{k: v for k, v in settings.items() if k != "device"}})
+        warm = interleaved(workers, "warmup", 0, 1) if args.warmup_frames else {}
+        timed = interleaved(workers, "pass", 0, args.reps)
+        for worker, row in zip(workers, rows):
+            if worker.label in timed:
+                passes = timed[worker.label]["results"]
+                row.update(passes=passes, fps=statistics.median(p["fps"] for p in passes), interleaved=True,
+                           warmup_s=warm[worker.label]["results"][0] if worker.label in warm else None,
+                           **(worker.call("info") or {}).get("result", {}))
+            if worker.error is not None:
+                row["error"] = worker.error
+    finally:
+        for worker in workers:
+            worker.close()
+    return rows
+
+
+def _with_int8(model: BenchModel, args, planned: list) -> list:
+    """[(model, side, label, settings)]: the planned sides on `model`, then with --int8 (a CPU, random weights) our
+    int8 export of the same weights (sam2-trt export --int8) on ONNX Runtime's CPU backend."""
+    out = [(model, *side) for side in planned]
+    if args.int8 and args.device == "cpu" and model.weights.startswith("random"):
+        from sam2_trt.benchmarks.models import random_model
+
+        int8 = random_model(model.name, model.image_size, precision="int8")
+        out.append((int8, "ours", "ours onnxruntime-cpu int8", {"backend": "onnxruntime-cpu", "precision": None,
+                                                                "device": "cpu"}))
+    return out
+
+
 def with_defaults(args):
     """A copy of `args` (the options of `sam2-trt bench video`) with the device's defaults filled in where an
     option is None: the device itself, GPU_DEFAULTS or CPU_DEFAULTS, and the official modes of the device kind.
@@ -208,6 +285,9 @@ def with_defaults(args):
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    args.int8 = bool(getattr(args, "int8", False))  # opt-in here: one more pass of minutes per case on a CPU
+    if getattr(args, "threads", None) is None:  # every side, ONNX Runtime and torch, with the same thread count
+        args.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if args.official_modes is None:
         from sam2_trt.benchmarks.official import MODES
 
@@ -228,17 +308,9 @@ def run(args) -> int:
     rows = []
     for model in models:
         for objects in args.objects:
-            for side, label, settings in sides(args.device, backends, args.precision, args.official_modes):
-                job = {"side": side, "config": model.config, "checkpoint": str(model.checkpoint),
-                       "model_dir": str(model.model_dir), "image_size": model.image_size, "clip": str(clip),
-                       "frame_hw": [h, w], "objects": objects, "warmup_frames": args.warmup_frames,
-                       "reps": args.reps, "device": args.device, **settings}
-                print(f"measuring {model.name} {model.image_size}px, {objects} object(s): {label}", file=sys.stderr,
-                      flush=True)
-                result = run_in_child("sam2_trt.benchmarks.video", job)
-                rows.append({"model": model.name, "image_size": model.image_size, "objects": objects,
-                             "side": side, "label": label, "device": job["device"],
-                             **{k: v for k, v in settings.items() if k != "device"}, **result})
+            planned = _with_int8(model, args, sides(args.device, backends, args.precision, args.official_modes))
+            for row in measure_interleaved(planned, clip, (h, w), objects, args):
+                rows.append(row)
                 summarize(rows)
                 print_row(rows[-1], header=len(rows) == 1)
     notes = summarize(rows)
@@ -246,7 +318,8 @@ def run(args) -> int:
     result = {"benchmark": "video", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_label(env),
               "environment": env, "models": [m.describe() for m in models],
               "settings": {"frames": args.frames, "frame_size": f"{w}x{h}", "warmup_frames": args.warmup_frames,
-                           "reps": args.reps, "device": args.device, "clip": str(clip)},
+                           "reps": args.reps, "device": args.device, "clip": str(clip), "interleaved": True,
+                           "threads": args.threads},
               "rows": rows, "summary": notes}
     path = write_result(args.results, "video", machine_label(env), result)
     print("\n" + "\n".join(notes))

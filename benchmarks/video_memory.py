@@ -53,12 +53,14 @@ def vm_kb(field: str = "VmRSS") -> int | None:
 
 
 def device_used_mb(device: str) -> float | None:
-    """Memory in use on the GPU now (all processes: cudaMemGetInfo), or None on the CPU."""
+    """Memory in use on the GPU of `device` ("cuda:N") now (all processes: cudaMemGetInfo), or None on the CPU."""
     if not device.startswith("cuda"):
         return None
-    from sam2_trt.runtime.gpu.device import check, cuda_runtime
+    from sam2_trt.runtime.backends import parse_device
+    from sam2_trt.runtime.gpu.device import check, cuda_runtime, use_device
 
-    free, total = check(cuda_runtime().cudaMemGetInfo(), "cudaMemGetInfo")
+    with use_device(parse_device(device)[1]):
+        free, total = check(cuda_runtime().cudaMemGetInfo(), "cudaMemGetInfo")
     return (total - free) / 2**20
 
 

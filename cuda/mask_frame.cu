@@ -18,6 +18,26 @@
 #define FULL_MASK 0xffffffffu
 #define INT_MAX_ 2147483647
 
+// Warp-wide min / max of an int over all 32 lanes: sm_80's redux instruction (__reduce_*_sync), and a butterfly
+// of shuffles on older GPUs (sm_70, sm_75), which gives every lane the same result.
+__device__ __forceinline__ int warp_min(int v) {
+#if __CUDA_ARCH__ >= 800
+    return __reduce_min_sync(FULL_MASK, v);
+#else
+    for (int offset = 16; offset > 0; offset >>= 1) v = min(v, __shfl_xor_sync(FULL_MASK, v, offset));
+    return v;
+#endif
+}
+
+__device__ __forceinline__ int warp_max(int v) {
+#if __CUDA_ARCH__ >= 800
+    return __reduce_max_sync(FULL_MASK, v);
+#else
+    for (int offset = 16; offset > 0; offset >>= 1) v = max(v, __shfl_xor_sync(FULL_MASK, v, offset));
+    return v;
+#endif
+}
+
 struct Axis {                  // per-output interpolation table of one axis (twin `_linear_table`)
     const int* __restrict__ i0;
     const int* __restrict__ i1;
@@ -138,8 +158,8 @@ extern "C" __global__ void mask_frame(const float* __restrict__ src, int objects
             // blockDim.x == 32: the warp is one row segment, y is uniform, so a warp adds one count and box.
             const unsigned ballot = __ballot_sync(FULL_MASK, m);
             if (ballot) {
-                const int x0 = __reduce_min_sync(FULL_MASK, m ? x : INT_MAX_);
-                const int x1 = __reduce_max_sync(FULL_MASK, m ? x : -1);
+                const int x0 = warp_min(m ? x : INT_MAX_);
+                const int x1 = warp_max(m ? x : -1);
                 if (lane == 0) {
                     const int k = o - o_begin;
                     atomicAdd(&s_stats[k], __popc(ballot));

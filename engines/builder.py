@@ -160,11 +160,15 @@ def build_engine(trt, meta, graph: str, target: EngineTarget, options: BuildOpti
 
 def build_engines(model_dir, options: BuildOptions = BuildOptions(), graphs=None, device_id: int = 0,
                   log=lambda msg: print(msg, file=sys.stderr, flush=True)) -> Path:
-    """Build every graph's engine (or `graphs`) for this GPU and TensorRT; returns the engine folder.
-    Up-to-date engines are kept unless options.force."""
+    """Build every graph's engine (or `graphs`) on GPU `device_id` for it and this TensorRT; returns the engine
+    folder. Up-to-date engines are kept unless options.force."""
     model_dir = Path(model_dir).absolute()
     meta = load_metadata(model_dir)  # ModelDirError for a wrong directory, before anything else
     meta.verify_graphs()
+    if meta.precision != "fp32":
+        raise BuildError(f"{model_dir} is an {meta.precision} export for ONNX Runtime on CPUs; TensorRT engines are "
+                         f"built from an fp32 export (sam2-trt export without --precision; then sam2-trt build "
+                         f"--precision fp16 or bf16)")
     graphs = list(GRAPHS) if graphs is None else list(graphs)
     unknown = [g for g in graphs if g not in GRAPHS]
     if unknown:
@@ -178,8 +182,10 @@ def build_engines(model_dir, options: BuildOptions = BuildOptions(), graphs=None
         worst = attention_scores_bytes(meta.image_size, options.limits) / 2**30
         log(f"memory attention profile: up to {options.limits.max_objects} objects per call x "
             f"{options.limits.max_slots} slots (one unfused score matrix would be {worst:.1f} GiB)")
-    try:
-        with build_lock(engine_dir, log):
+    from sam2_trt.runtime.gpu.device import use_device
+
+    try:  # TensorRT builds on the current device: make it device_id for the build, not for the caller afterwards
+        with build_lock(engine_dir, log), use_device(device_id):
             _build_missing(trt, meta, graphs, target, engine_dir, options, log)
     finally:  # a first build that failed or was interrupted leaves no empty engine folder behind
         if engine_dir.is_dir() and not any(engine_dir.glob("*.json")):

@@ -8,7 +8,10 @@ TensorRT builds the result strongly typed: every tensor runs in the type the gra
      is dtype-generic, and the policy does not keep it fp32 (by op type, by name, or because a Sin/Cos or a
      threshold comparison is computed from it);
   3. inserts a Cast wherever a tensor's type differs from what its consumer now runs in, and casts lowered graph
-     outputs back to fp32 (graph inputs and outputs keep their types).
+     outputs back to fp32 (graph inputs and outputs keep their types). A weight (an fp32 initializer) that a
+     lowered node reads is stored in the low type instead, as an initializer: older TensorRT ONNX parsers take
+     deconvolution (ConvTranspose) weights only as initializers, and a Cast in front of a Conv/Gemm weight
+     costs tactics (issue 19, item 7). Numerically the same: round to nearest even, as Cast.
 
 `simulate=True` keeps every tensor fp32 and instead rounds each would-be-lowered tensor through the low type
 (Cast to fp16/bf16 and back): the same rounding points, runnable in ONNX Runtime on a CPU, which is how the
@@ -20,8 +23,11 @@ Shapes and dtypes: the graph's inputs and outputs are unchanged (names, fp32/int
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
+
+from sam2_trt.core.fp32_islands import computed_into
 
 # Ops whose float inputs and outputs may all be fp16/bf16 (ONNX type-generic and supported by TensorRT in both).
 LOWERABLE_OPS = frozenset((
@@ -33,6 +39,24 @@ LOWERABLE_OPS = frozenset((
 # (op, input index) that must stay as they are whatever the node runs in.
 PROTECTED_INPUTS = frozenset((("Resize", 1), ("Resize", 2)))
 _LOW = {"float16": TensorProto.FLOAT16, "bfloat16": TensorProto.BFLOAT16}
+
+
+def bfloat16_bits(values: np.ndarray) -> np.ndarray:
+    """float32 values -> their bfloat16 encodings (uint16), rounded to nearest even as ONNX's Cast; NaN stays
+    a (quiet) NaN."""
+    bits = np.ascontiguousarray(values, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    nan = np.isnan(values)
+    rounded[nan] = ((bits[nan] >> 16) | 0x40).astype(np.uint16)
+    return rounded
+
+
+def _low_initializer(tensor: onnx.TensorProto, low: int, name: str) -> onnx.TensorProto:
+    """An fp32 initializer's values in the low type `low` (FLOAT16 or BFLOAT16), as a new initializer `name`."""
+    values = numpy_helper.to_array(tensor)
+    if low == TensorProto.FLOAT16:
+        return numpy_helper.from_array(values.astype(np.float16), name)
+    return helper.make_tensor(name, TensorProto.BFLOAT16, values.shape, bfloat16_bits(values).tobytes(), raw=True)
 
 
 def _tensor_types(model: onnx.ModelProto) -> dict:
@@ -59,21 +83,6 @@ def _data_dependent(graph: onnx.GraphProto) -> set:
     return dependent
 
 
-def _inputs_of(graph: onnx.GraphProto, ops) -> set:
-    """Indices of the nodes of type `ops` and of every node they are computed from (transitively).
-    (Indices, not id(): protobuf may hand out a new Python wrapper for a node on each access.)"""
-    nodes = list(graph.node)
-    producer = {o: k for k, n in enumerate(nodes) for o in n.output}
-    keep, stack = set(), [k for k, n in enumerate(nodes) if n.op_type in ops]
-    while stack:
-        k = stack.pop()
-        if k in keep:
-            continue
-        keep.add(k)
-        stack.extend(producer[i] for i in nodes[k].input if i in producer)
-    return keep
-
-
 def lowered_node_names(model: onnx.ModelProto, policy) -> set:
     """Names of the nodes the policy runs in reduced precision (for tests and the build log)."""
     nodes = model.graph.node
@@ -86,7 +95,7 @@ def _plan(model: onnx.ModelProto, policy):
         raise ValueError("graphs with control flow (If/Loop/Scan) are not supported by the precision rewrite")
     types = _tensor_types(model)
     dependent = _data_dependent(graph)
-    closure = _inputs_of(graph, policy.keep_fp32_inputs_of) if policy.keep_fp32_inputs_of else set()
+    closure = computed_into(graph.node, policy.keep_fp32_inputs_of) if policy.keep_fp32_inputs_of else set()
     lowered = []  # node indices
     for k_node, node in enumerate(graph.node):
         if node.op_type not in LOWERABLE_OPS or node.op_type in policy.keep_fp32_ops:
@@ -124,12 +133,17 @@ def lower_precision(model: onnx.ModelProto, policy, simulate: bool = False) -> o
             if o and types.get(o) == TensorProto.FLOAT:
                 dtype[o] = low
     new_nodes, casts = [], {}
+    weights = {t.name: t for t in graph.initializer if t.data_type == TensorProto.FLOAT}
 
     def cast(name: str, to: int) -> str:
-        """The name of `name` in type `to` (a Cast node; in simulate mode a round trip through `to`)."""
+        """The name of `name` in type `to` (a Cast node; in simulate mode a round trip through `to`; a weight
+        lowered for real: an initializer in that type)."""
         key = (name, to)
         if key not in casts:
-            if simulate:
+            if not simulate and to == low and name in weights:
+                graph.initializer.append(_low_initializer(weights[name], low, f"{name}__as{to}"))
+                casts[key] = f"{name}__as{to}"
+            elif simulate:
                 q = f"{name}__q{to}"
                 new_nodes.append(helper.make_node("Cast", [name], [q], to=to, name=f"{q}__cast"))
                 new_nodes.append(helper.make_node("Cast", [q], [f"{q}__f32"], to=TensorProto.FLOAT,
@@ -178,7 +192,17 @@ def lower_precision(model: onnx.ModelProto, policy, simulate: bool = False) -> o
     del graph.node[:]
     graph.node.extend(_topological(new_nodes, graph))
     del graph.value_info[:]  # stale types; TensorRT and ONNX Runtime infer them again
+    _drop_unused_initializers(graph, {name for name, to in casts if name in weights})
     return out
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto, candidates: set) -> None:
+    """Remove the fp32 originals of lowered weights that no node reads any more (each is stored once)."""
+    used = {i for n in graph.node for i in n.input} | {v.name for v in list(graph.input) + list(graph.output)}
+    keep = [t for t in graph.initializer if t.name not in candidates or t.name in used]
+    if len(keep) != len(graph.initializer):
+        del graph.initializer[:]
+        graph.initializer.extend(keep)
 
 
 def _topological(nodes: list, graph: onnx.GraphProto) -> list:

@@ -29,11 +29,10 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from sam2_trt.core.engine_record import check_precision
+from sam2_trt.core.fp32_islands import KEEP_FP32_INPUTS_OF, KEEP_FP32_NAME_PARTS  # noqa: F401 (shared with int8)
 from sam2_trt.core.specs import GRAPHS, Tolerance
 
 KEEP_FP32_OPS = ("LayerNormalization", "Softmax", "ReduceMean", "Pow", "Sqrt", "Sin", "Cos")
-KEEP_FP32_NAME_PARTS = ("/pred_obj_score_head/",)
-KEEP_FP32_INPUTS_OF = ("Sin", "Cos", "Greater", "Less")
 
 # Bounds on |engine - fp32 ONNX Runtime| per output, as Tolerance(atol, rtol) against max|reference|.
 # fp32/tf32 engines: TF32 rounds matmul inputs to a 10-bit mantissa, like fp16's, so tf32 shares fp16's bounds.

@@ -8,7 +8,7 @@ import numpy as np
 from . import amg_utils as amg
 from .image_predictor import SAM2ImagePredictor
 from .model import SAM2Model
-from .prompts import DecoderPrompts, check_image, to_model_coords
+from .prompts import DecoderPrompts, check_image, numeric, to_model_coords
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 
@@ -27,11 +27,16 @@ class SAM2AutomaticMaskGenerator:
             raise ValueError("Exactly one of points_per_side or point_grids must be provided.")
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"output_mode {output_mode!r} is unknown; use one of {', '.join(OUTPUT_MODES)}")
-        if points_per_batch < 1:
-            raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}")
-        self.point_grids = (amg.build_all_layer_point_grids(points_per_side, crop_n_layers,
-                                                            crop_n_points_downscale_factor)
-                            if points_per_side is not None else [np.asarray(g, np.float32) for g in point_grids])
+        _check_counts(points_per_side=points_per_side, points_per_batch=points_per_batch, crop_n_layers=crop_n_layers,
+                      crop_n_points_downscale_factor=crop_n_points_downscale_factor)
+        _check_fractions(pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_score_thresh,
+                         box_nms_thresh=box_nms_thresh, crop_nms_thresh=crop_nms_thresh,
+                         crop_overlap_ratio=crop_overlap_ratio)
+        for name, value in (("stability_score_offset", stability_score_offset), ("mask_threshold", mask_threshold),
+                            ("min_mask_region_area", min_mask_region_area)):
+            _check_number(name, value, low=0.0 if name == "min_mask_region_area" else None)
+        self.point_grids = (_layer_grids(points_per_side, crop_n_layers, crop_n_points_downscale_factor)
+                            if points_per_side is not None else _check_grids(point_grids, crop_n_layers))
         self.predictor = SAM2ImagePredictor(model, max_hole_area=min_mask_region_area,
                                             max_sprinkle_area=min_mask_region_area,
                                             apply_postprocessing=apply_postprocessing)
@@ -152,3 +157,58 @@ class SAM2AutomaticMaskGenerator:
             masks.append(m)
             ious.append(i)
         return np.concatenate(masks), np.concatenate(ious)
+
+
+# ---- the official arguments, checked before any work (the official code fails deep inside, or divides by 0) --
+def _check_counts(**counts) -> None:
+    """points_per_side (or None) >= 1, points_per_batch >= 1, crop_n_layers >= 0, downscale factor >= 1."""
+    lows = {"points_per_side": 1, "points_per_batch": 1, "crop_n_layers": 0, "crop_n_points_downscale_factor": 1}
+    for name, value in counts.items():
+        if value is None and name == "points_per_side":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be a whole number, got {type(value).__name__} {value!r}")
+        if value < lows[name]:
+            raise ValueError(f"{name} must be >= {lows[name]}, got {value}")
+
+
+def _check_number(name: str, value, low: float | None = None, high: float | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not np.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        bounds = f" in [{low:g}, {high:g}]" if low is not None and high is not None else \
+            f" >= {low:g}" if low is not None else ""
+        raise ValueError(f"{name} must be a finite number{bounds}, got {value!r}")
+
+
+def _check_fractions(**fractions) -> None:
+    """Thresholds on IoUs and scores, and the crop overlap: numbers in [0, 1]."""
+    for name, value in fractions.items():
+        _check_number(name, value, 0.0, 1.0)
+
+
+def _layer_grids(points_per_side: int, crop_n_layers: int, factor: int) -> list:
+    """The official grids, refusing a crop layer that would get no point (int(n / factor**i) == 0)."""
+    for layer in range(crop_n_layers + 1):
+        if int(points_per_side / factor**layer) < 1:
+            raise ValueError(f"crop layer {layer} would have no points: points_per_side {points_per_side} / "
+                             f"crop_n_points_downscale_factor {factor}**{layer} < 1; use fewer crop_n_layers or a "
+                             f"smaller downscale factor")
+    return amg.build_all_layer_point_grids(points_per_side, crop_n_layers, factor)
+
+
+def _check_grids(point_grids, crop_n_layers: int) -> list:
+    """point_grids: one [N, 2] grid of (x, y) in [0, 1] per crop layer (crop_n_layers + 1 of them)."""
+    if not isinstance(point_grids, (list, tuple)) or len(point_grids) != crop_n_layers + 1:
+        what = f"{len(point_grids)} grids" if isinstance(point_grids, (list, tuple)) else type(point_grids).__name__
+        raise ValueError(f"point_grids must be a list of crop_n_layers + 1 = {crop_n_layers + 1} grids, got {what}")
+    grids = []
+    for i, grid in enumerate(point_grids):
+        g = numeric(f"point_grids[{i}]", grid)
+        if g.ndim != 2 or g.shape[1] != 2 or len(g) == 0:
+            raise ValueError(f"point_grids[{i}] has shape {g.shape}; expected Nx2 (x, y) with N >= 1")
+        if not np.isfinite(g).all() or g.min() < 0 or g.max() > 1:
+            raise ValueError(f"point_grids[{i}] must hold finite (x, y) in [0, 1] (fractions of the crop), got "
+                             f"values {g.min():g}..{g.max():g}")
+        grids.append(g)
+    return grids

@@ -1,8 +1,14 @@
 """SAM2ImagePredictor on an exported model: the official class's methods, arguments and return values
-(sam2/sam2_image_predictor.py), with numpy in and out and no PyTorch."""
+(sam2/sam2_image_predictor.py), with numpy in and out and no PyTorch.
+
+Threads: the image a predictor holds belongs to the thread that set it, so threads sharing one predictor each
+predict on their own image (set_image and predict in the same thread) instead of on whichever was set last;
+the model runs one graph call at a time (SAM2Model.run).
+"""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +31,16 @@ class ImageEmbedding:
     orig_hw: tuple  # (H, W) of the image
 
 
+class _ImageState(threading.local):
+    """The set image of one thread: its features, original sizes, and whether it was a batch."""
+
+    def __init__(self):
+        self.features = None  # [{image_embed, high_res_feat0, high_res_feat1}] per image (backend tensors)
+        self.orig_hw = None  # [(H, W)] per image
+        self.is_image_set = False
+        self.is_batch = False
+
+
 class SAM2ImagePredictor:
     def __init__(self, model: SAM2Model, mask_threshold: float = 0.0, max_hole_area: float = 0.0,
                  max_sprinkle_area: float = 0.0, apply_postprocessing: bool = True):
@@ -44,7 +60,13 @@ class SAM2ImagePredictor:
         self._stability = (StabilityFallback(post["dynamic_multimask_stability_delta"],
                                              post["dynamic_multimask_stability_thresh"])
                            if apply_postprocessing else None)
-        self.reset_predictor()
+        self._image = _ImageState()
+
+    # the official predictor's attribute names, read from the calling thread's image
+    _features = property(lambda self: self._image.features)
+    _orig_hw = property(lambda self: self._image.orig_hw)
+    _is_image_set = property(lambda self: self._image.is_image_set)
+    _is_batch = property(lambda self: self._image.is_batch)
 
     @classmethod
     def load(cls, model_dir, backend: str = "auto", device: str = "cuda", mask_threshold: float = 0.0,
@@ -65,8 +87,7 @@ class SAM2ImagePredictor:
         """image: HxWx3 uint8 RGB numpy array or RGB PIL image. Computes and keeps its embedding."""
         image = check_image(image)
         features = [self._encode(image)]
-        self.reset_predictor()
-        self._features, self._orig_hw, self._is_image_set = features, [image.shape[:2]], True
+        self._commit_images(features, [image.shape[:2]], batch=False)
 
     def set_image_batch(self, image_list) -> None:
         """image_list: list of HxWx3 uint8 RGB numpy arrays; use predict_batch afterwards."""
@@ -76,9 +97,7 @@ class SAM2ImagePredictor:
         if not all(isinstance(im, np.ndarray) for im in image_list):
             raise TypeError("Images are expected to be an np.ndarray in RGB format, and of shape HWC")
         features = [self._encode(im) for im in images]
-        self.reset_predictor()
-        self._features, self._orig_hw = features, [im.shape[:2] for im in images]
-        self._is_image_set, self._is_batch = True, True
+        self._commit_images(features, [im.shape[:2] for im in images], batch=True)
 
     def embed_images(self, images) -> list:
         """[ImageEmbedding] of HxWx3 uint8 RGB images, encoded in as few calls as the image encoder's `images` axis
@@ -101,8 +120,7 @@ class SAM2ImagePredictor:
         """Use an embedding from embed_images (of a predictor of the same model) as set_image would."""
         if not isinstance(embedding, ImageEmbedding):
             raise TypeError(f"embedding must be an ImageEmbedding from embed_images, not {type(embedding).__name__}")
-        self.reset_predictor()
-        self._features, self._orig_hw, self._is_image_set = [embedding.features], [embedding.orig_hw], True
+        self._commit_images([embedding.features], [embedding.orig_hw], batch=False)
 
     def get_image_embedding(self) -> np.ndarray:
         """[num_images, 256, F, F] float32: vision features + no_mem_embed, F = image_size / 16 (64 at 1024)."""
@@ -110,10 +128,13 @@ class SAM2ImagePredictor:
         return np.concatenate([self.model.host(f["image_embed"]) for f in self._features])
 
     def reset_predictor(self) -> None:
-        self._is_image_set = False
-        self._features = None
-        self._orig_hw = None
-        self._is_batch = False
+        """Forget this thread's image."""
+        self._image.__init__()
+
+    def _commit_images(self, features: list, orig_hw: list, batch: bool) -> None:
+        """The only change set_image(_batch) makes, after everything that can fail."""
+        state = self._image
+        state.features, state.orig_hw, state.is_image_set, state.is_batch = features, orig_hw, True, batch
 
     # -- prompts ------------------------------------------------------------------------------------------
     def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None,

@@ -3,6 +3,7 @@ the pre/post-processing that goes with the backend (CUDA kernels beside a GPU ba
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +23,9 @@ class SAM2Model:
         self.processing = select_processing(backend)  # HostProcessing | CudaProcessing, chosen once per model
         self._sessions = {}
         self.calls = Counter()  # graph name -> calls made through run(): what batching saves is counted here
+        # One graph call at a time: a TensorRT execution context (and its CUDA graphs) is not thread-safe, and
+        # predictors on one model may be used from several threads.
+        self._lock = threading.RLock()
 
     @classmethod
     def load(cls, model_dir, backend: str = "auto", device: str = "cuda", stream=None,
@@ -30,6 +34,8 @@ class SAM2Model:
         `precision` picks the TensorRT engines (fp32, tf32, fp16, bf16; default: the ones built, else fp16)."""
         meta = load_metadata(Path(model_dir))
         meta.verify_graphs(check_hashes=verify_checksums)
+        if meta.precision == "int8":
+            backend = _int8_backend(meta, backend, precision)
         return cls(meta, select_backend(backend, device, stream, precision=precision))
 
     @property
@@ -55,14 +61,16 @@ class SAM2Model:
         return self.meta.image_size // 4
 
     def session(self, graph: str):
-        if graph not in self._sessions:
-            self._sessions[graph] = self.backend.open(GRAPHS[graph], self.meta.graph_path(graph))
-        return self._sessions[graph]
+        with self._lock:
+            if graph not in self._sessions:
+                self._sessions[graph] = self.backend.open(GRAPHS[graph], self.meta.graph_path(graph))
+            return self._sessions[graph]
 
     def run(self, graph: str, **inputs) -> dict:
         """Run one graph; inputs by spec name (numpy or device tensors), outputs on the backend's device."""
-        self.calls[graph] += 1
-        return self.session(graph).run(inputs)
+        with self._lock:
+            self.calls[graph] += 1
+            return self.session(graph).run(inputs)
 
     def host(self, tensor) -> np.ndarray:
         return self.backend.to_host(tensor)
@@ -81,3 +89,15 @@ class SAM2Model:
         if isinstance(tensor, np.ndarray) or hasattr(tensor, "ptr"):
             return row_slice(tensor, lo, hi)
         return self.host(tensor)[lo:hi]
+
+
+def _int8_backend(meta: ModelMetadata, backend: str, precision: str | None) -> str:
+    """The backend that runs an int8 export: ONNX Runtime on the CPU (its quantized matmuls are CPU kernels);
+    ValueError for a backend or engine precision that cannot run it."""
+    if precision is not None:
+        raise ValueError(f"{meta.model_dir} is an int8 export (sam2-trt export --int8), which ONNX Runtime "
+                         f"runs on the CPU; precision={precision!r} picks TensorRT engines of an fp32 export")
+    if backend in ("auto", "onnxruntime-cpu"):
+        return "onnxruntime-cpu"
+    raise ValueError(f"{meta.model_dir} is an int8 export (sam2-trt export --int8): its quantized graphs "
+                     f"run on backend='onnxruntime-cpu' (or 'auto'), not {backend!r}; export fp32 for {backend}")

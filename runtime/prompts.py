@@ -6,6 +6,7 @@ Messages name the offending value and say what to pass instead.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,12 +16,12 @@ MIN_IMAGE_SIDE = 8
 
 
 def check_image(image, what: str = "image") -> np.ndarray:
-    """An RGB image as HxWx3 uint8 (numpy, or a PIL image in mode RGB); anything else is rejected with a fix."""
+    """An RGB image as HxWx3 uint8: a numpy array, or a PIL image of any mode (converted by images.pil_to_rgb,
+    16-bit grayscale included); anything else is rejected with a fix."""
     if type(image).__module__.startswith("PIL."):
-        if image.mode != "RGB":
-            raise ValueError(f"{what} is a PIL image in mode {image.mode!r}; SAM 2 takes RGB: pass "
-                             f"image.convert('RGB')")
-        image = np.asarray(image)
+        from .images import pil_to_rgb
+
+        image = pil_to_rgb(image, what)
     if not isinstance(image, np.ndarray):
         raise TypeError(f"{what} must be an HxWx3 uint8 numpy array or a PIL image, not {type(image).__name__}")
     if image.ndim == 2 or image.ndim == 3 and image.shape[2] == 1:
@@ -38,6 +39,30 @@ def check_image(image, what: str = "image") -> np.ndarray:
     if min(h, w) < MIN_IMAGE_SIDE:
         raise ValueError(f"{what} is {w}x{h} pixels; sam2-trt needs at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}")
     return image
+
+
+def numeric(name: str, value, dtype=np.float32) -> np.ndarray:  # dtype None: keep the caller's numeric dtype
+    """`value` as a numeric array, or ValueError naming the argument: strings, ragged lists and other objects are
+    refused instead of surfacing as numpy's own errors (or being parsed, for strings of digits)."""
+    try:
+        raw = np.asarray(value)
+    except ValueError as e:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array of numbers, got {value!r:.200}: {e}") from None
+    if raw.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numbers, got {raw.dtype.name} values {value!r:.200}")
+    return raw if dtype is None else raw.astype(dtype)
+
+
+def warn_outside(what: str, xy, bounds_hw, stacklevel: int = 2) -> None:
+    """One rule for the API and the CLI: a point or box corner outside the image (bounds (h, w), or (1, 1) for
+    normalized coordinates) is used as the official code uses it, with a UserWarning naming it."""
+    h, w = bounds_hw
+    for x, y in np.asarray(xy, np.float64).reshape(-1, 2):
+        if not (0 <= x <= w and 0 <= y <= h):
+            warnings.warn(f"{what}: point ({x:g}, {y:g}) is outside the {w:g}x{h:g} image; it is used as the "
+                          f"official code uses it, but a click outside the image is rarely meant (check the x, y "
+                          f"order and the units)", UserWarning, stacklevel=stacklevel + 1)
+            return
 
 
 def check_finite(name: str, a: np.ndarray) -> None:
@@ -88,8 +113,8 @@ def prepare_prompts(point_coords, point_labels, box, mask_input, normalize_coord
     if point_coords is not None:
         if point_labels is None:
             raise ValueError("point_labels must be supplied if point_coords is supplied.")
-        pc = np.asarray(point_coords, dtype=np.float32)
-        pl = np.asarray(point_labels)
+        pc = numeric("point_coords", point_coords)
+        pl = numeric("point_labels", point_labels, dtype=None)
         if pc.ndim not in (2, 3) or pc.shape[-1] != 2 or pc.shape[-2] == 0:
             raise ValueError(f"point_coords has shape {pc.shape}; expected Nx2 or BxNx2 (x, y), N >= 1")
         if pl.shape != pc.shape[:-1]:
@@ -97,15 +122,17 @@ def prepare_prompts(point_coords, point_labels, box, mask_input, normalize_coord
                              f"labels of shape {pc.shape[:-1]} (one per point)")
         check_finite("point_coords", pc)
         check_labels("point_labels", pl)
+        warn_outside("point_coords", pc, orig_hw if normalize_coords else (1, 1), stacklevel=3)
         coords = to_model_coords(pc, normalize_coords, orig_hw, image_size)
         labels = pl.astype(np.int32)
         if coords.ndim == 2:
             coords, labels = coords[None], labels[None]
     if box is not None:
-        b = np.asarray(box, dtype=np.float32)
+        b = numeric("box", box)
         if b.ndim not in (1, 2) or b.shape[-1] != 4 or b.size == 0:
             raise ValueError(f"box has shape {b.shape}; expected 4 (x0, y0, x1, y1) or Bx4")
         check_finite("box", b)
+        warn_outside("box", b, orig_hw if normalize_coords else (1, 1), stacklevel=3)
         b2 = b.reshape(-1, 4)
         flipped = (b2[:, 2] < b2[:, 0]) | (b2[:, 3] < b2[:, 1])
         if flipped.any():
@@ -123,7 +150,7 @@ def prepare_prompts(point_coords, point_labels, box, mask_input, normalize_coord
             coords, labels = box_coords, box_labels
     masks = None
     if mask_input is not None:
-        masks = np.asarray(mask_input, dtype=np.float32)
+        masks = numeric("mask_input", mask_input)
         if masks.ndim == 3:
             masks = masks[None]
         if masks.ndim != 4 or masks.shape[1:] != (1, low_res_size, low_res_size) or \

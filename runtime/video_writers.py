@@ -218,21 +218,31 @@ def coco_document(video: str | None, height: int | None, width: int | None, fram
 
 class CocoRleWriter(_Atomic):
     """One JSON file: {"video", "height", "width", "frames": [{"frame", "objects": [{"obj_id", "segmentation":
-    {"size": [H, W], "counts": str}, "area", "bbox": [x, y, w, h]}]}]}, frames in order, written by close()."""
+    {"size": [H, W], "counts": str}, "area", "bbox": [x, y, w, h]}]}]}, frames in order, written by close().
 
-    def __init__(self, path, video: str | None = None):
+    categories: {obj_id: {"category_id": int | None, "category": str | None}} (a detector's class of each track):
+    each object of a frame then carries its track's two fields, and the document lists every track with them
+    under "tracks": [{"obj_id", "category_id", "category"}].
+    """
+
+    def __init__(self, path, video: str | None = None, categories: dict | None = None):
         self.path = Path(path)
         self.video = video
+        self.categories = {int(o): dict(c) for o, c in categories.items()} if categories is not None else None
         self.height = self.width = None
         self._frames = {}
 
     def add(self, frame_idx: int, obj_ids, masks) -> None:
         obj_ids, masks = _check_masks(obj_ids, masks)
         self.height, self.width = masks.shape[1:]
-        self._frames[int(frame_idx)] = [{"obj_id": o, **coco_rle(m)} for o, m in zip(obj_ids, masks)]
+        categories = self.categories or {}
+        self._frames[int(frame_idx)] = [{"obj_id": o, **categories.get(o, {}), **coco_rle(m)}
+                                        for o, m in zip(obj_ids, masks)]
 
     def close(self) -> None:
         doc = coco_document(self.video, self.height, self.width, self._frames)
+        if self.categories is not None:
+            doc["tracks"] = [{"obj_id": o, **self.categories[o]} for o in sorted(self.categories)]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temp_beside(self.path)
         tmp.write_text(json.dumps(doc))

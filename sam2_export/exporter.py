@@ -15,12 +15,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sam2_trt.core.files import make_parents, path_lock, remove_if_empty, remove_stale_partials
 from sam2_trt.core.metadata import METADATA_FILENAME, VALIDATION_FILENAME, sha256_file
 from sam2_trt.core.specs import DEFAULT_OPSET, GRAPHS, SUPPORTED_OPSETS
 
 from .checkpoint import check_image_size
 from .configs import resolve_model_name
 from .errors import ExportError
+from .int8 import PRECISIONS
 
 
 @dataclass
@@ -66,8 +68,9 @@ def _require_export_dependencies() -> None:
 
 def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int | None = None,
                  image_size: int | None = None, opset: int = DEFAULT_OPSET, overwrite: bool = False,
-                 log=print) -> ExportResult:
+                 log=print, precision: str = "fp32") -> ExportResult:
     """Export the official model `config` with `checkpoint` (or seeded random weights) into `out_dir`.
+    precision "fp32" (default, exact) or "int8" (for ONNX Runtime on CPUs: sam2_export/int8.py).
 
     Raises ExportError (with .code) for bad input and for a graph that fails validation.
     """
@@ -75,6 +78,9 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
     model_name = resolve_model_name(config)
     image_size = 1024 if image_size is None else image_size
     check_image_size(image_size)
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision={precision!r} is not supported; use one of {', '.join(PRECISIONS)} "
+                          f"(fp32, the default, is exact; int8, `sam2-trt export --int8`, is the faster CPU export)")
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"--opset {opset} is not supported; use one of {list(SUPPORTED_OPSETS)} "
                           f"(default {DEFAULT_OPSET})")
@@ -84,7 +90,21 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
     out_dir = Path(out_dir).absolute()
     check_output_dir(out_dir, overwrite)
     _require_export_dependencies()
+    created = make_parents(out_dir)
+    try:
+        with path_lock(out_dir, "--out"):  # a second export into out_dir is refused until this one ends
+            check_output_dir(out_dir, overwrite)  # again under the lock: an export may have finished meanwhile
+            existed = out_dir.exists()
+            reports = _export_locked(model_name, out_dir, checkpoint, random_weights_seed, image_size, opset,
+                                     overwrite, existed, log, precision)
+    except BaseException:
+        remove_if_empty(created)
+        raise
+    return ExportResult(out_dir, reports, time.time() - t0)
 
+
+def _export_locked(model_name, out_dir: Path, checkpoint, random_weights_seed, image_size: int, opset: int,
+                   overwrite: bool, existed: bool, log, precision: str) -> list:
     from .checkpoint import build_official_model, load_official_model
 
     if checkpoint is not None:
@@ -99,10 +119,10 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
         model.load_state_dict(random_state_dict(model_name, random_weights_seed))
         ckpt_info = {"file": None, "sha256": None, "random_weights_seed": random_weights_seed}
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    remove_stale_partials(out_dir.parent, {out_dir.name})  # what a killed export into out_dir left
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-{os.getpid()}-", dir=out_dir.parent))
     try:
-        reports = _export_into(model, model_name, image_size, opset, tmp, ckpt_info, log)
+        reports = _export_into(model, model_name, image_size, opset, tmp, ckpt_info, log, precision)
         failed = [r for r in reports if not r.passed]
         if failed:
             from .validate import format_reports
@@ -110,48 +130,87 @@ def export_model(config: str, out_dir, checkpoint=None, random_weights_seed: int
             raise ExportError(
                 f"{len(failed)} output(s) exceed their tolerance against PyTorch; nothing was written to "
                 f"{out_dir}.\n{format_reports(failed)}", code=ExportError.VALIDATION_FAILED)
-        _move_into_place(tmp, out_dir)
+        _move_into_place(tmp, out_dir, overwrite, existed)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ExportResult(out_dir, reports, time.time() - t0)
+    return reports
 
 
-def _export_into(model, model_name, image_size, opset, tmp: Path, ckpt_info: dict, log) -> list:
+def _export_into(model, model_name, image_size, opset, tmp: Path, ckpt_info: dict, log, precision: str) -> list:
     from .model_metadata import build_metadata
     from .modules import GRAPH_MODULES
     from .onnx_export import export_graph
     from .validate import format_reports, reports_to_json, validate_graph
 
-    reports = []
+    reports, int8_reports = [], []
     for name, spec in GRAPHS.items():
         t = time.time()
-        export_graph(GRAPH_MODULES[name](model).eval(), spec, tmp / spec.filename, image_size, opset)
+        path = tmp / spec.filename
+        export_graph(GRAPH_MODULES[name](model).eval(), spec, path, image_size, opset)
         t_export = time.time() - t
-        graph_reports = validate_graph(spec, tmp / spec.filename, model, image_size)
+        graph_reports = validate_graph(spec, path, model, image_size)
         reports.extend(graph_reports)
         worst = max(r.max_rel_err for r in graph_reports)
         log(f"  {spec.filename:24} exported in {t_export:5.1f}s, validated in {time.time() - t - t_export:5.1f}s: "
             f"max rel err {worst:.2g} {'ok' if all(r.passed for r in graph_reports) else 'FAILED'}")
-    (tmp / VALIDATION_FILENAME).write_text(json.dumps(
-        {"reference": "official sam2 PyTorch modules, fp32, CPU", "runtime": "onnxruntime CPUExecutionProvider",
-         "outputs": reports_to_json(reports)}, indent=1))
-    (tmp / "validation.txt").write_text(format_reports(reports) + "\n")
-    metadata = build_metadata(model, model_name, image_size, opset, tmp, ckpt_info)
+        if precision == "int8" and all(r.passed for r in graph_reports):
+            int8_reports.extend(_int8_graph(spec, path, model, image_size, log))
+    validation = {"reference": "official sam2 PyTorch modules, fp32, CPU",
+                  "runtime": "onnxruntime CPUExecutionProvider", "outputs": reports_to_json(reports)}
+    if precision == "int8":
+        validation["int8_outputs"] = reports_to_json(int8_reports)  # the graphs in this directory
+    (tmp / VALIDATION_FILENAME).write_text(json.dumps(validation, indent=1))
+    text = format_reports(reports) + "\n"
+    if precision == "int8":
+        text = f"fp32 graphs (before quantization):\n{text}\nint8 graphs (this directory):\n" \
+               f"{format_reports(int8_reports)}\n"
+    (tmp / "validation.txt").write_text(text)
+    metadata = build_metadata(model, model_name, image_size, opset, tmp, ckpt_info, precision)
     (tmp / METADATA_FILENAME).write_text(json.dumps(metadata, indent=1))
-    return reports
+    return reports + int8_reports
 
 
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    """Atomic rename into place; an existing (empty, or overwritten model) directory is swapped out first."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.rename(out_dir, old)
+def _int8_graph(spec, path: Path, model, image_size: int, log) -> list:
+    """Quantize the validated fp32 graph at `path` in place (sam2_export/int8.py) and validate the int8 graph
+    against PyTorch with the int8 tolerances; its reports."""
+    from .int8 import quantize_graph, tolerance
+    from .validate import validate_graph
+
+    t = time.time()
+    quantized = path.with_name(path.stem + ".int8.onnx")
+    done = quantize_graph(path, quantized)
+    os.replace(quantized, path)
+    graph_reports = validate_graph(spec, path, model, image_size,
+                                   tolerances={o: tolerance(spec, o) for o in spec.output_names})
+    worst = max(r.max_rel_err for r in graph_reports)
+    log(f"  {spec.filename:24} int8: {done['quantized']} matmuls quantized ({len(done['kept_fp32'])} kept fp32) "
+        f"in {time.time() - t:5.1f}s: max rel err {worst:.2g} "
+        f"{'ok' if all(r.passed for r in graph_reports) else 'FAILED'}")
+    return graph_reports
+
+
+def _move_into_place(tmp: Path, out_dir: Path, overwrite: bool, existed: bool) -> None:
+    """Rename the finished export into place. Only what the tool may replace is replaced: nothing, an empty folder
+    that was there when the export started, or (with overwrite) an earlier sam2-trt export. Anything else that
+    appeared at out_dir while the export ran is left as it is, and the finished export is kept beside it."""
+    if not out_dir.exists():
+        os.rename(tmp, out_dir)
+        return
+    is_export = (out_dir / METADATA_FILENAME).is_file()
+    if out_dir.is_dir() and existed and not any(out_dir.iterdir()):
+        os.rename(tmp, out_dir)  # rename(2) replaces an empty directory in one step
+        return
+    if not (out_dir.is_dir() and overwrite and is_export):
+        kept = out_dir.with_name(f"{out_dir.name}.export-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        os.rename(tmp, kept)
+        raise ExportError(f"--out {out_dir} was {'changed' if existed else 'created'} by someone else while the "
+                          f"export ran; it is left as it is, and the finished, validated export was kept at {kept} "
+                          f"(move it where you want it)")
+    old = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}-old")
+    os.rename(out_dir, old)
     try:
         os.rename(tmp, out_dir)
     except BaseException:
-        if old is not None:
-            os.rename(old, out_dir)
+        os.rename(old, out_dir)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)

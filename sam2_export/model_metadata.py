@@ -6,35 +6,12 @@ import platform
 import time
 from pathlib import Path
 
-from sam2_trt.core.metadata import FORMAT_VERSION, VALIDATION_FILENAME, encode_array, sha256_file
+from sam2_trt.core.metadata import (FORMAT_VERSION, MODEL_FLAGS, OFFICIAL_POSTPROCESSING, VALIDATION_FILENAME,
+                                    encode_array, sha256_file)
 from sam2_trt.core.specs import GRAPHS
 
 from .configs import ModelName
 from .onnx_export import graph_io_summary
-
-# SAM2Base attributes the runtime's tracking loop reads (names as in sam2/modeling/sam2_base.py).
-MODEL_FLAGS = (
-    "num_maskmem", "image_size", "backbone_stride", "hidden_dim", "mem_dim",
-    "sigmoid_scale_for_mem_enc", "sigmoid_bias_for_mem_enc", "binarize_mask_from_pts_for_mem_enc",
-    "use_mask_input_as_output_without_sam", "directly_add_no_mem_embed", "use_high_res_features_in_sam",
-    "multimask_output_in_sam", "multimask_min_pt_num", "multimask_max_pt_num", "multimask_output_for_tracking",
-    "use_multimask_token_for_obj_ptr", "iou_prediction_use_sigmoid", "use_obj_ptrs_in_encoder",
-    "max_obj_ptrs_in_encoder", "add_tpos_enc_to_obj_ptrs", "proj_tpos_enc_in_obj_ptrs",
-    "use_signed_tpos_enc_to_obj_ptrs", "only_obj_ptrs_in_the_past_for_eval", "pred_obj_scores",
-    "pred_obj_scores_mlp", "fixed_no_obj_ptr", "soft_no_obj_ptr", "use_mlp_for_obj_ptr_proj",
-    "max_cond_frames_in_attn", "memory_temporal_stride_for_eval", "non_overlap_masks_for_mem_enc",
-)
-
-# What build_sam2 / build_sam2_video_predictor add with apply_postprocessing=True (sam2/build_sam.py); the
-# runtime applies them by default, as the official builders do.
-OFFICIAL_POSTPROCESSING = {
-    "dynamic_multimask_via_stability": True,
-    "dynamic_multimask_stability_delta": 0.05,
-    "dynamic_multimask_stability_thresh": 0.98,
-    "binarize_mask_from_pts_for_mem_enc": True,  # video only
-    "fill_hole_area": 8,  # video only
-}
-
 
 def model_constants(model) -> dict:
     """Small tensors applied outside the graphs, as float32 arrays."""
@@ -63,7 +40,7 @@ def library_versions() -> dict:
 
 
 def build_metadata(model, model_name: ModelName, image_size: int, opset: int, graph_dir: Path,
-                   checkpoint: dict) -> dict:
+                   checkpoint: dict, precision: str = "fp32") -> dict:
     graphs = {}
     for name, spec in GRAPHS.items():
         path = graph_dir / spec.filename
@@ -75,6 +52,7 @@ def build_metadata(model, model_name: ModelName, image_size: int, opset: int, gr
                   "size": model_name.size, "config": model_name.config_path},
         "image_size": image_size,
         "feature_size": image_size // 16,
+        "precision": precision,  # "fp32", or "int8": quantized graphs for ONNX Runtime on CPUs
         "opset": opset,
         "flags": {k: _plain(getattr(model, k)) for k in MODEL_FLAGS},
         "official_postprocessing": OFFICIAL_POSTPROCESSING,

@@ -9,8 +9,10 @@ from sam2_trt.core.graph_check import (OutputReport, compare, format_reports, re
 from sam2_trt.core.specs import GraphSpec
 
 
-def validate_graph(spec: GraphSpec, onnx_path, model, image_size: int, seed: int = 0) -> list:
-    """Run every validation case of `spec` through ONNX Runtime and the official code; one report per output."""
+def validate_graph(spec: GraphSpec, onnx_path, model, image_size: int, seed: int = 0,
+                   tolerances: dict | None = None) -> list:
+    """Run every validation case of `spec` through ONNX Runtime and the official code; one report per output,
+    judged by the spec's tolerances or `tolerances` ({output: Tolerance}, e.g. an int8 graph's)."""
     import onnxruntime as ort
 
     from .references import REFERENCES
@@ -23,5 +25,5 @@ def validate_graph(spec: GraphSpec, onnx_path, model, image_size: int, seed: int
         inputs = sample_inputs(spec, image_size, case, seed + k)
         ours = dict(zip(spec.output_names, session.run(spec.output_names, inputs)))
         ref = {n: v.numpy() for n, v in REFERENCES[spec.name](model, inputs).items()}
-        reports.extend(compare(spec, case, ours, ref))
+        reports.extend(compare(spec, case, ours, ref, tolerances))
     return reports

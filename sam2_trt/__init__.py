@@ -10,6 +10,7 @@ The one import name of the distribution. Its parts, from the ground floor up (no
     sam2_trt.export      PyTorch -> four validated ONNX graphs (needs torch and the official sam2)
     sam2_trt.engines     ONNX -> TensorRT engines (needs tensorrt and polygraphy)
     sam2_trt.runtime     graphs or engines -> masks, without PyTorch
+    sam2_trt.jobs        many videos into one folder, here or on a Ray cluster (sam2-trt track-many)
     sam2_trt.benchmarks  side-by-side measurements against the official predictors
     sam2_trt.cli         the `sam2-trt` command, on top of them all
 

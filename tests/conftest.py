@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.require_gpu import pytest_runtest_makereport  # noqa: F401  (SAM2_TRT_REQUIRE_GPU=1: no silent skips)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -13,16 +13,17 @@ LISTED_PACKAGES = set(_SETUPTOOLS["packages"])
 PACKAGE_DIRS = {pkg: REPO / folder for pkg, folder in _SETUPTOOLS["package-dir"].items()}  # "sam2_trt.runtime" -> runtime/
 
 # The floors of the house (sam2_trt.<part>), and what each may import. The data flows export -> engines ->
-# runtime; the server stands on the runtime; benchmarks measure all three; the CLI drives everything; core is
-# the shared ground floor.
-PARTS = ("core", "export", "engines", "runtime", "serve", "benchmarks", "cli")
+# runtime; jobs run the runtime over many videos; the server stands on the runtime; benchmarks measure them
+# all; the CLI drives everything; core is the shared ground floor.
+PARTS = ("core", "export", "engines", "runtime", "jobs", "serve", "benchmarks", "cli")
 ALLOWED = {
     "core": {"core"},
     "export": {"core", "export"},
     "engines": {"core", "engines", "runtime"},
     "runtime": {"core", "runtime"},
+    "jobs": {"core", "runtime", "jobs"},
     "serve": {"core", "runtime", "serve"},
-    "benchmarks": {"core", "export", "engines", "runtime", "benchmarks"},
+    "benchmarks": {"core", "export", "engines", "runtime", "jobs", "benchmarks"},
     "cli": set(PARTS),
 }
 

@@ -1,5 +1,5 @@
-"""The house has floors: cli -> {benchmarks, serve} -> {export, engines, runtime} -> core (serve on the runtime
-only), with the data flowing
+"""The house has floors: cli -> {benchmarks, serve} -> {export, engines, jobs -> runtime} -> core (serve on
+the runtime only), with the data flowing
 export -> engines -> runtime. No import runs back up, between any two parts, and the runtime and core never
 import torch (checked on the source, so a lazy import inside a function counts too)."""
 
@@ -16,6 +16,7 @@ FORBIDDEN_THIRD_PARTY = {
     "runtime": {"torch", "torchvision", "sam2", "onnx"},
     "serve": {"torch", "torchvision", "sam2", "onnx", "tensorrt"},
     "engines": {"torch", "torchvision", "sam2"},
+    "jobs": {"torch", "torchvision", "sam2", "onnx"},
 }
 # The folders' own names: importable only from a checkout's root, never from an install.
 NOT_IMPORT_NAMES = {"runtime", "engines", "benchmarks", "sam2_export", "sam2_trt_kernels"}

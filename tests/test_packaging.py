@@ -86,11 +86,15 @@ def test_wheel_installs_one_name_and_runs_without_torch(built_wheel, tiny512_dir
 
     top = subprocess.run([str(cli), "--help"], capture_output=True, text=True, cwd=work)
     assert top.returncode == 0 and "usage: sam2-trt" in top.stdout
-    commands = ("export", "build", "check", "segment", "track", "demo", "serve", "bench")
+    commands = ("export", "build", "check", "segment", "track", "track-many", "demo", "serve", "bench")
     assert all(c in top.stdout for c in commands)
     for command in commands:
         proc = subprocess.run([str(cli), command, "--help"], capture_output=True, text=True, cwd=work)
         assert proc.returncode == 0 and f"usage: sam2-trt {command}" in proc.stdout, (command, proc.stderr)
+
+    jobs = subprocess.run([str(py), "-c", "import sys, sam2_trt.jobs; print(sorted({'ray', 'supervision', 'torch'} "
+                           "& set(sys.modules)))"], capture_output=True, text=True, cwd=work)
+    assert jobs.returncode == 0 and jobs.stdout.strip() == "[]", jobs.stderr  # installed, and Ray stays optional
 
     run = subprocess.run([str(py), "-c", SCRIPT, str(tiny512_dir), str(work / "frames")], capture_output=True,
                          text=True, cwd=work, timeout=600)

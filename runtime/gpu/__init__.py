@@ -9,6 +9,6 @@ and the oracle the kernels are tested against. Importing this package needs neit
 the first launch does (pip install 'sam2-trt[gpu]').
 """
 
-from .device import CudaError, CudaUnavailable, DeviceArray, Stream, unavailable_reason
+from .device import CudaError, CudaUnavailable, DeviceArray, Stream, unavailable_reason, use_device
 
-__all__ = ["CudaError", "CudaUnavailable", "DeviceArray", "Stream", "unavailable_reason"]
+__all__ = ["CudaError", "CudaUnavailable", "DeviceArray", "Stream", "unavailable_reason", "use_device"]

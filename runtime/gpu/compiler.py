@@ -30,6 +30,10 @@ ENTRY_POINTS = {
     "mask_frame": ("mask_stats_init", "mask_stats_finalize", "mask_frame"),
 }
 
+# The oldest GPUs the kernels run on: warp match (__match_any_sync) needs Volta (sm_70). The warp min/max
+# reductions of mask_frame.cu use sm_80's redux instructions there and shuffles below (issue 19).
+MIN_CAPABILITY = (7, 0)
+
 # --fmad=false: the twins round every product and sum separately except where they fuse on purpose, and the
 # kernels say so with explicit __fmaf_rn; without it NVRTC would contract other a * b + c into FMAs.
 OPTIONS = ("--std=c++17", "--fmad=false")
@@ -109,8 +113,19 @@ def supported_archs() -> tuple[int, ...]:
     return tuple(int(a) for a in archs)
 
 
+def capability_reason(capability: tuple[int, int]) -> str | None:
+    """None when the kernels support a GPU of this compute capability, else why not."""
+    if tuple(capability) >= MIN_CAPABILITY:
+        return None
+    return (f"the CUDA kernels need compute capability {'.'.join(map(str, MIN_CAPABILITY))} or newer (warp match "
+            f"intrinsics), this GPU has {'.'.join(map(str, capability))}; pre/post-processing runs on the CPU")
+
+
 def target_for(capability: tuple[int, int]) -> str:
     """sm_XY when NVRTC knows the GPU (CUBIN, no JIT); else PTX for the newest older arch (the driver JITs it)."""
+    reason = capability_reason(capability)
+    if reason is not None:
+        raise KernelCompileError(reason)
     cc = capability[0] * 10 + capability[1]
     archs = supported_archs()
     if cc in archs:
@@ -137,16 +152,17 @@ def _nvrtc_compile(source: str, name: str, target: str) -> bytes:
         (err,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
         if int(err) != 0:
             size = ok(nvrtc.nvrtcGetProgramLogSize(prog), "nvrtcGetProgramLogSize")
-            log = b" " * size
+            log = bytearray(size)  # NVRTC writes into it: a mutable buffer, never an (immutable) bytes object
             ok(nvrtc.nvrtcGetProgramLog(prog, log), "nvrtcGetProgramLog")
-            raise KernelCompileError(f"{name} does not compile for {target}:\n{log.decode(errors='replace')}")
+            text = bytes(log).rstrip(b"\0").decode(errors="replace")
+            raise KernelCompileError(f"{name} does not compile for {target}:\n{text}")
         cubin = target.startswith("sm_")
         get_size, get = (nvrtc.nvrtcGetCUBINSize, nvrtc.nvrtcGetCUBIN) if cubin else \
             (nvrtc.nvrtcGetPTXSize, nvrtc.nvrtcGetPTX)
         size = ok(get_size(prog), get_size.__name__)
-        out = b" " * size
+        out = bytearray(size)
         ok(get(prog, out), get.__name__)
-        return out
+        return bytes(out)
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
 

@@ -4,12 +4,19 @@ A `DeviceArray` is a C-contiguous buffer in device memory with a numpy shape and
 `runtime.gpu.kernels` take and return, and what a TensorRT backend binds by pointer. Memory is stream-ordered
 (cudaMallocAsync / cudaFreeAsync on the stream it was made on), so temporaries cost no device synchronisation;
 use an array on its own stream, or synchronise before handing it to another. A `Stream` wraps a cudaStream_t
-handle; anywhere a stream is taken, a Stream, a raw handle (int) or None (the legacy default stream) will do.
+handle and the device it belongs to; anywhere a stream is taken, a Stream, a raw handle (int) or None (the legacy
+default stream) will do.
+
+Devices: nothing here changes the calling thread's current device for longer than one call. Work for device N
+runs inside `use_device(N)`, which makes N current and restores the thread's previous device afterwards, so an
+application's own CUDA code on another device is never disturbed (issue 19, item 6).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 
 import numpy as np
 
@@ -53,29 +60,49 @@ def check(result, what: str):
 
 
 def unavailable_reason(device_id: int = 0) -> str | None:
-    """None when CUDA device `device_id` can run kernels here, else why not (the package, driver or device)."""
+    """None when CUDA device `device_id` can run kernels here, else why not (the package, driver or device),
+    always with the driver's and the runtime's CUDA versions (versions.py)."""
+    from .versions import installed_versions, no_device_reason
+
     try:
         runtime = cuda_runtime()
         err, count = runtime.cudaGetDeviceCount()
     except CudaUnavailable as e:
         return str(e)
     except Exception as e:  # the driver library itself is missing (cuda.pathfinder raises its own error)
-        return f"the NVIDIA driver could not be loaded ({type(e).__name__}: {e})"
+        return f"the NVIDIA driver could not be loaded ({type(e).__name__}: {e}); {installed_versions().describe()}"
     if int(err) != 0:
-        return f"no usable CUDA driver/device ({getattr(err, 'name', err)}); is an NVIDIA GPU with a driver here?"
+        return no_device_reason(getattr(err, "name", str(err)), installed_versions())
     if device_id >= count:
         return f"CUDA device {device_id} does not exist ({count} device(s) found)"
     return None
 
 
-def set_device(device_id: int = 0) -> None:
-    """Make `device_id`'s primary context current on this thread (driver calls such as module loading need it)."""
-    reason = unavailable_reason(device_id)
-    if reason:
-        raise CudaUnavailable(reason)
+_READY: set = set()  # devices whose availability was checked and whose primary context exists
+
+
+@contextlib.contextmanager
+def use_device(device_id: int):
+    """Run the block with `device_id`'s primary context current on this thread (allocations, streams, module
+    loads and TensorRT calls need it), then restore the thread's previous device. CudaUnavailable, with the
+    reason, for a device that cannot run here."""
+    device_id = int(device_id)
     runtime = cuda_runtime()
-    check(runtime.cudaSetDevice(device_id), f"cudaSetDevice({device_id})")
-    check(runtime.cudaFree(0), "cudaFree(0) (context initialisation)")
+    if device_id not in _READY:
+        reason = unavailable_reason(device_id)
+        if reason:
+            raise CudaUnavailable(reason)
+    previous = check(runtime.cudaGetDevice(), "cudaGetDevice")
+    if previous != device_id:
+        check(runtime.cudaSetDevice(device_id), f"cudaSetDevice({device_id})")
+    try:
+        if device_id not in _READY:
+            check(runtime.cudaFree(0), "cudaFree(0) (context initialisation)")
+            _READY.add(device_id)
+        yield
+    finally:
+        if previous != device_id:
+            runtime.cudaSetDevice(previous)
 
 
 def current_device() -> int:
@@ -111,18 +138,23 @@ def retain_pool_memory(device_id: int = 0) -> None:
 
 
 class Stream:
-    """A cudaStream_t handle (`handle`, an int; 0 is the legacy default stream). `Stream.create()` makes a
-    non-blocking stream that this object destroys; `Stream(handle)` wraps a stream someone else owns."""
+    """A cudaStream_t handle (`handle`, an int; 0 is the legacy default stream) and its device (`device_id`,
+    None when unknown: a raw handle someone else made). `Stream.create(device_id)` makes a non-blocking stream
+    on that device, which this object destroys; `Stream(handle)` wraps a stream someone else owns."""
 
-    def __init__(self, handle: int = 0, owned: bool = False):
+    def __init__(self, handle: int = 0, owned: bool = False, device_id: int | None = None):
         self.handle = int(handle)
+        self.device_id = device_id
         self._owned = owned
 
     @classmethod
-    def create(cls) -> "Stream":
+    def create(cls, device_id: int | None = None) -> "Stream":
+        """A new non-blocking stream on `device_id` (default: the thread's current device)."""
         runtime = cuda_runtime()
-        handle = check(runtime.cudaStreamCreateWithFlags(runtime.cudaStreamNonBlocking), "cudaStreamCreate")
-        return cls(int(handle), owned=True)
+        device_id = current_device() if device_id is None else int(device_id)
+        with use_device(device_id):
+            handle = check(runtime.cudaStreamCreateWithFlags(runtime.cudaStreamNonBlocking), "cudaStreamCreate")
+        return cls(int(handle), owned=True, device_id=device_id)
 
     def synchronize(self) -> None:
         check(cuda_runtime().cudaStreamSynchronize(self.handle), "cudaStreamSynchronize")
@@ -131,21 +163,71 @@ class Stream:
         return self.handle
 
     def __del__(self):
-        if getattr(self, "_owned", False):
+        # At interpreter shutdown the CUDA libraries may already be unloaded, and the process exit releases the
+        # stream anyway. Otherwise wait for the stream's work (stream-ordered frees included) before destroying
+        # it, so nothing enqueued on it outlives it.
+        if getattr(self, "_owned", False) and not sys.is_finalizing():
             try:
-                cuda_runtime().cudaStreamDestroy(self.handle)
-            except Exception:  # interpreter shutdown
+                runtime = cuda_runtime()
+                runtime.cudaStreamSynchronize(self.handle)
+                runtime.cudaStreamDestroy(self.handle)
+            except Exception:  # the context is gone (the application reset the device)
                 pass
 
     def __repr__(self) -> str:
-        return f"Stream(0x{self.handle:x})"
+        return f"Stream(0x{self.handle:x}, device {self.device_id})"
 
 
-def as_stream(stream) -> Stream:
-    """A Stream from a Stream, a raw cudaStream_t handle (int) or None (the legacy default stream)."""
+def as_stream(stream, device_id: int | None = None) -> Stream:
+    """A Stream from a Stream, a raw cudaStream_t handle (int) or None (the legacy default stream); a raw
+    handle is taken to belong to `device_id`."""
     if isinstance(stream, Stream):
         return stream
-    return Stream(0 if stream is None else int(stream))
+    return Stream(0 if stream is None else int(stream), device_id=device_id)
+
+
+# ---- `__cuda_array_interface__` streams (version 3 of the protocol) ---------------------------------------------
+# The protocol's "stream" field: None (absent) means no synchronisation is needed, 1 the legacy default stream,
+# 2 the per-thread default stream, anything else a cudaStream_t; 0 is forbidden as ambiguous. 1 and 2 are also the
+# runtime API's own handles for those streams (cudaStreamLegacy, cudaStreamPerThread), so a value can be used as
+# a handle as it is.
+def interface_stream(handle: int) -> int:
+    """The "stream" value to export for work enqueued on stream `handle` (0, the legacy default, becomes 1)."""
+    return 1 if int(handle) == 0 else int(handle)
+
+
+def producer_stream_to_wait_for(cai: dict, consumer_handle: int | None) -> int | None:
+    """The stream a consumer on `consumer_handle` must wait for before reading the array `cai` describes, or None
+    when no wait is needed (no stream given, or the consumer's own stream). ValueError for the forbidden 0."""
+    producer = cai.get("stream")
+    if producer is None:
+        return None
+    producer = int(producer)
+    if producer == 0:
+        raise ValueError("__cuda_array_interface__ gives stream 0, which the protocol forbids (use 1 for the legacy "
+                         "default stream, 2 for the per-thread default stream)")
+    if consumer_handle is not None and producer == interface_stream(consumer_handle):
+        return None
+    return producer
+
+
+def wait_for_producer(cai: dict, consumer: "Stream | None") -> None:
+    """Order `consumer` after the work pending on the array's producer stream: an event recorded there that the
+    consumer waits for (no host synchronisation). With no consumer stream (a library whose stream we do not
+    know) the producer stream is synchronised instead."""
+    producer = producer_stream_to_wait_for(cai, None if consumer is None else consumer.handle)
+    if producer is None:
+        return
+    runtime = cuda_runtime()
+    if consumer is None:
+        check(runtime.cudaStreamSynchronize(producer), "cudaStreamSynchronize (the array's producer stream)")
+        return
+    event = check(runtime.cudaEventCreateWithFlags(runtime.cudaEventDisableTiming), "cudaEventCreateWithFlags")
+    try:
+        check(runtime.cudaEventRecord(event, producer), "cudaEventRecord (the array's producer stream)")
+        check(runtime.cudaStreamWaitEvent(consumer.handle, event, 0), "cudaStreamWaitEvent")
+    finally:
+        runtime.cudaEventDestroy(event)  # released once the wait has happened
 
 
 # The four memory primitives, module-level so that one seam holds every allocation and copy.
@@ -215,13 +297,16 @@ class DeviceArray:
         return cls(ptr, shape, dtype, base=owner)
 
     @classmethod
-    def from_cuda_array_interface(cls, obj) -> "DeviceArray":
-        """A view of any object with `__cuda_array_interface__` (CuPy, torch CUDA tensors); C-contiguous only."""
+    def from_cuda_array_interface(cls, obj, stream=None) -> "DeviceArray":
+        """A view of any object with `__cuda_array_interface__` (CuPy, torch CUDA tensors); C-contiguous only.
+        When the object names the stream it was made on, `stream` (where the view will be used; None: the
+        legacy default stream) waits for that stream's pending work first."""
         cai = obj.__cuda_array_interface__
         dtype, shape = np.dtype(cai["typestr"]), tuple(cai["shape"])
         strides = cai.get("strides")
         if strides is not None and tuple(strides) != tuple(np.empty(shape, dtype).strides):
             raise ValueError(f"only C-contiguous device arrays can be wrapped, got strides {strides} for {shape}")
+        wait_for_producer(cai, as_stream(stream))
         return cls.wrap(cai["data"][0], shape, dtype, owner=obj)
 
     # ---- properties ------------------------------------------------------------------------------------------
@@ -243,8 +328,9 @@ class DeviceArray:
 
     @property
     def __cuda_array_interface__(self) -> dict:
+        """Version 3, with the stream the array's pending work is on (a consumer elsewhere waits for it)."""
         return {"shape": self.shape, "typestr": self.dtype.str, "data": (self.ptr, False), "version": 3,
-                "strides": None}
+                "strides": None, "stream": interface_stream(self._stream.handle)}
 
     # ---- operations ------------------------------------------------------------------------------------------
     def reshape(self, *shape) -> "DeviceArray":
@@ -280,9 +366,11 @@ class DeviceArray:
             self.ptr = 0
 
     def __del__(self):
+        if sys.is_finalizing():  # the CUDA libraries may be gone already; the process exit frees everything
+            return
         try:
             self.free()
-        except Exception:  # interpreter shutdown, or the context is gone
+        except Exception:  # the context is gone (the application reset the device)
             pass
 
     def __repr__(self) -> str:

@@ -214,7 +214,9 @@ def apply_non_overlapping_constraints(logits: DeviceArray, *, stream=None) -> De
 
 
 def _thresholded(src: DeviceArray, out_hw, s, threshold: float, non_overlap: bool, return_logits: bool):
-    """(masks [O, h, w] bool, areas [O] int64, boxes [O, 4] int64, logits [O, 1, h, w] float32 or None)."""
+    """(masks [O, h, w] bool, areas [O] int64, boxes [O, 4] int64, logits [O, 1, h, w] float32 or None).
+    Every output is written: mask_frame skips only an empty src or output, where masks and logits are empty too,
+    and the stats kernels always run."""
     o = src.shape[0]
     h, w = out_hw
     masks = DeviceArray.empty((o, h, w), np.bool_, s)
@@ -256,8 +258,10 @@ def frame_masks(low_res: DeviceArray, size, threshold: float = 0.0, non_overlap:
     low_res = _require(low_res, np.float32, 4, "frame_masks")
     if low_res.shape[1] != 1:
         raise ValueError(f"expected mask logits [O, 1, h, w], got shape {low_res.shape}")
+    # as the twin's resize: an empty input or output size is refused (else the masks would never be written)
+    out_hw, _, _ = _resize_sizes(low_res, size, "frame_masks")
     o, _, in_h, in_w = low_res.shape
-    masks, areas, boxes, logits = _thresholded(low_res.reshape(o, in_h, in_w), _hw(size), as_stream(stream),
+    masks, areas, boxes, logits = _thresholded(low_res.reshape(o, in_h, in_w), out_hw, as_stream(stream),
                                                threshold, non_overlap, return_logits)
     return masks, areas, boxes, logits
 

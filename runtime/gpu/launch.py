@@ -14,7 +14,7 @@ import numpy as np
 
 from . import compiler
 from .device import (DeviceArray, as_stream, check, compute_capability, cuda_driver, current_device,
-                     retain_pool_memory, set_device)
+                     retain_pool_memory, use_device)
 
 
 def ptr(array: DeviceArray | None) -> np.ndarray:
@@ -84,7 +84,8 @@ def get_function(module, name: str):
 
 
 def kernel(stem: str, name: str, device_id: int | None = None) -> Kernel:
-    """The kernel `name` of cuda/<stem>.cu on the current (or given) device, compiled and loaded on first use."""
+    """The kernel `name` of cuda/<stem>.cu on the current (or given) device, compiled and loaded on first use.
+    A launch must happen with that device current (the wrappers run inside the caller's `use_device`)."""
     if name not in compiler.ENTRY_POINTS.get(stem, ()):
         raise KeyError(f"{name!r} is not an entry point of {stem}.cu ({compiler.ENTRY_POINTS.get(stem)})")
     if device_id is None:
@@ -95,10 +96,10 @@ def kernel(stem: str, name: str, device_id: int | None = None) -> Kernel:
         return found
     with _REGISTRY.lock:
         if (device_id, stem) not in _REGISTRY.modules:
-            set_device(device_id)
-            retain_pool_memory(device_id)
-            target = compiler.target_for(compute_capability(device_id))
-            _REGISTRY.modules[device_id, stem] = load_module(compiler.compile_source(stem, target).binary)
+            with use_device(device_id):  # the module loads into that device's context; the thread's stays
+                retain_pool_memory(device_id)
+                target = compiler.target_for(compute_capability(device_id))
+                _REGISTRY.modules[device_id, stem] = load_module(compiler.compile_source(stem, target).binary)
         found = Kernel(name, get_function(_REGISTRY.modules[device_id, stem], name))
         _REGISTRY.kernels[key] = found
     return found

@@ -25,7 +25,7 @@ def _check_rgb(image_u8) -> np.ndarray:
     image_u8 = np.asarray(image_u8)
     if image_u8.dtype != np.uint8 or image_u8.ndim != 3 or image_u8.shape[2] != 3:
         raise ValueError(f"expected an RGB image [H, W, 3] uint8, got shape {image_u8.shape} {image_u8.dtype}; "
-                         "convert grayscale/RGBA first, e.g. np.asarray(PIL.Image.open(p).convert('RGB'))")
+                         "convert grayscale/RGBA first, e.g. sam2_trt.runtime.images.read_image(path)")
     return image_u8
 
 

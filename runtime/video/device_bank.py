@@ -37,17 +37,27 @@ class HostMirror:
 
 
 class CudaMirror:
+    """The mirror in device memory of GPU `device_id` (the backend's), written on the backend's stream; every
+    call runs with that device current and leaves the thread's own device as it was."""
+
     uploads = 0
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, device_id: int = 0):
         from ..gpu.device import as_stream
 
-        self.stream = as_stream(stream)
+        self.device_id = device_id
+        self.stream = as_stream(stream, device_id)
+
+    def _on_device(self):
+        from ..gpu.device import use_device
+
+        return use_device(self.device_id)
 
     def allocate(self, shape: tuple) -> None:
         from ..gpu.device import DeviceArray
 
-        self.array = DeviceArray.zeros(shape, np.float32, self.stream)
+        with self._on_device():
+            self.array = DeviceArray.zeros(shape, np.float32, self.stream)
         self.uploads = 0
 
     def upload(self, row: int, slot: int, src: np.ndarray) -> None:
@@ -55,7 +65,8 @@ class CudaMirror:
 
         src = np.ascontiguousarray(src, dtype=np.float32)
         offset = (row * self.array.shape[1] + slot) * src.nbytes
-        memcpy(self.array.ptr + offset, src.ctypes.data, src.nbytes, "h2d", self.stream)
+        with self._on_device():
+            memcpy(self.array.ptr + offset, src.ctypes.data, src.nbytes, "h2d", self.stream)
         self.uploads += 1
 
     def flush(self) -> None:

@@ -166,6 +166,7 @@ class SAM2VideoPredictor:
             raise ValueError(f"max_frame_num_to_track must be a non-negative int or None, got "
                              f"{max_frame_num_to_track!r}")
         session.consolidate()
+        token = session.begin_propagation()  # a change of prompts or objects meanwhile stops this generator
         for frame_idx in session.propagation_order(start_frame_idx, max_frame_num_to_track, reverse):
-            masks = session.track_frame(frame_idx, reverse)
+            masks = session.track_frame(frame_idx, reverse, propagation=token)
             yield frame_idx, session.obj_ids, masks

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
-from ..prompts import check_finite, check_labels, to_model_coords
+from ..prompts import check_finite, check_labels, numeric, to_model_coords, warn_outside
 
 MAX_OBJ_ID = 2**31 - 1
 
@@ -37,13 +37,6 @@ def check_obj_id(obj_id) -> int:
     return int(obj_id)
 
 
-def _numeric(name: str, value) -> np.ndarray:
-    try:
-        return np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name} must be numbers (pixels), got {value!r}: {e}") from None
-
-
 def point_prompt(points, labels, box, clear_old_points: bool, normalize_coords: bool, video_hw,
                  image_size: int) -> PointPrompt:
     """The new clicks of add_new_points_or_box in model pixels; a box becomes two leading points labelled 2, 3.
@@ -62,14 +55,17 @@ def point_prompt(points, labels, box, clear_old_points: bool, normalize_coords: 
     coords = np.zeros((0, 2), np.float32)
     lab = np.zeros(0, np.int32)
     if points is not None:
-        pc = _numeric("points", points)
-        pl = np.asarray(labels)
+        pc = numeric("points", points)
+        pl = numeric("labels", labels, dtype=None)
         if pc.ndim == 3 and pc.shape[0] == 1:
             pc = pc[0]
         if pl.ndim == 2 and pl.shape[0] == 1:
             pl = pl[0]
         if pc.ndim != 2 or pc.shape[-1] != 2:
             raise ValueError(f"points has shape {np.shape(points)}; expected Nx2 (x, y) for one object")
+        if pc.shape[0] == 0 and box is None:
+            raise ValueError(f"points has shape {np.shape(points)}: give at least one point (x, y) with its label, "
+                             f"or a box")
         if pl.shape != pc.shape[:1]:
             raise ValueError(f"labels has shape {np.shape(labels)} but points has shape {np.shape(points)}: give "
                              f"one label per point ({pc.shape[0]} labels)")
@@ -77,7 +73,7 @@ def point_prompt(points, labels, box, clear_old_points: bool, normalize_coords: 
         check_labels("labels", pl)
         coords, lab = pc, pl.astype(np.int32)
     if box is not None:
-        b = _numeric("box", box)
+        b = numeric("box", box)
         if b.size != 4:
             raise ValueError(f"box has shape {b.shape}; expected 4 values (x0, y0, x1, y1) for one object")
         check_finite("box", b)
@@ -86,6 +82,8 @@ def point_prompt(points, labels, box, clear_old_points: bool, normalize_coords: 
             raise ValueError(f"box {b.ravel().tolist()} has x1 < x0 or y1 < y0; boxes are XYXY (x0, y0, x1, y1)")
         coords = np.concatenate([b, coords])
         lab = np.concatenate([np.array([2, 3], np.int32), lab])
+    warn_outside("points" if box is None else "box and points", coords, video_hw if normalize_coords else (1, 1),
+                 stacklevel=3)
     model = to_model_coords(coords, normalize_coords, video_hw, image_size)
     return PointPrompt(np.ascontiguousarray(model, np.float32), np.ascontiguousarray(lab, np.int32))
 

@@ -15,6 +15,9 @@ frames of many sessions at once) and `commit_track` (store the results). `track_
 
 from __future__ import annotations
 
+import copy
+import functools
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +43,16 @@ class TrackingOptions:
     binarize_mask_from_pts_for_mem_enc: bool  # memories of prompted frames from binarized masks
 
 
+def _serialised(method):
+    """Operations of one session run one at a time (threads queue on the session's lock), so a session shared by
+    threads is never torn; a change made while a propagation runs stops that propagation (check_propagation)."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return call
+
+
 @dataclass
 class TrackStep:
     """One frame of one session between prepare_track and commit_track."""
@@ -50,6 +63,7 @@ class TrackStep:
     extent: tuple = (0, 0)  # (slots, pointers) the rows' memories occupy in the bank
     features: FrameFeatures | None = None  # the frame's features when the session has them cached
     result: TrackedFrame | None = field(default=None, repr=False)  # the graphs' results for `rows`
+    propagation: int | None = None  # the token of begin_propagation this step belongs to, checked on commit
 
 
 class TrackingSession:
@@ -75,6 +89,23 @@ class TrackingSession:
         self.bank = tracker.new_bank()
         self._features: FrameFeatures | None = None  # the last frame's, as the official cache
         self._closed = False
+        self._lock = threading.RLock()
+        self._version, self._last_change = 0, "nothing"  # bumped by every change of objects or prompts
+
+    def __deepcopy__(self, memo):
+        """A fork: an independent session on the same frame source and tracker (copy.deepcopy(state)); closing
+        either closes the shared frame source."""
+        with self._lock:
+            clone = copy.copy(self)
+            memo[id(self)] = clone
+            memo.setdefault(id(self.frames), self.frames)
+            for key, value in self.__dict__.items():
+                setattr(clone, key, threading.RLock() if key == "_lock" else copy.deepcopy(value, memo))
+        return clone
+
+    def _changed(self, what: str) -> None:
+        self._version += 1
+        self._last_change = what
 
     # -- the video ----------------------------------------------------------------------------------------
     @property
@@ -105,6 +136,7 @@ class TrackingSession:
                 return i
         return None
 
+    @_serialised
     def check_driver(self, tracker: FrameTracker, options: TrackingOptions, who: str = "this predictor") -> None:
         """ValueError unless a facade with this tracker and these options may drive the session: the same graphs
         at the same size, and the same options (another model's graphs would fail deep inside the backend)."""
@@ -118,13 +150,16 @@ class TrackingSession:
             raise ValueError(f"this state was made by a predictor with other options ({self.options}); {who} has "
                              f"{options}: pass it to the predictor that made it")
 
+    @_serialised
     def close(self) -> None:
         """Stop decoding frames (the prefetch thread) and drop the cached features; the session is unusable."""
         self.frames.close()
         self._features = None
         self._closed = True
+        self._changed("close")
 
     # -- prompts ------------------------------------------------------------------------------------------
+    @_serialised
     def add_points(self, frame_idx: int, obj_id, prompt: PointPrompt, clear_old_points: bool) -> np.ndarray:
         """Clicks and/or box corners (model pixels) for one object on one frame; returns every object's masks on
         that frame, [O, 1, H, W] float32 logits at video resolution. Nothing changes when a step fails."""
@@ -147,6 +182,7 @@ class TrackingSession:
         out = tracker.frame_outputs(heads, self.options.fill_hole_area)[0]
         return self._commit_prompt(obj, is_new, frame_idx, is_cond, out, points=prompt)
 
+    @_serialised
     def add_mask(self, frame_idx: int, obj_id, mask: np.ndarray) -> np.ndarray:
         """A binary mask [S, S] float32 (model size) for one object on one frame; returns every object's masks on
         that frame, [O, 1, H, W] float32 logits at video resolution."""
@@ -156,14 +192,18 @@ class TrackingSession:
         out = self.tracker.frame_outputs(heads, self.options.fill_hole_area)[0]
         return self._commit_prompt(obj, is_new, frame_idx, is_cond, out, mask=mask)
 
+    @_serialised
     def clear_prompts(self, frame_idx: int, obj_id) -> None:
         """Remove one object's prompts (and their result) on a frame."""
         self._existing(obj_id).clear_prompts(frame_idx)
+        self._changed(f"the prompts of object {obj_id} on frame {frame_idx} were cleared")
 
+    @_serialised
     def frame_masks(self, frame_idx: int) -> np.ndarray:
         """Every object's latest masks on a frame, [O, 1, H, W] float32 logits at video resolution."""
         return self._frame_masks(frame_idx, any(frame_idx in o.temp_cond for o in self.objects))
 
+    @_serialised
     def remove_object(self, obj_id, need_output: bool = True) -> list:
         """Forget an object; [(frame_idx, masks [O, 1, H, W])] of the frames where it had prompts (none when
         need_output is False or it was the last object). Unknown ids raise TrackingError."""
@@ -171,6 +211,7 @@ class TrackingSession:
         if len(self.objects) == 1:
             self.reset()
             return []
+        self._changed(f"object {obj_id} was removed")
         prompted = obj.prompted_frames()
         for frame_idx in prompted:
             obj.clear_prompts(frame_idx)
@@ -179,12 +220,15 @@ class TrackingSession:
         self.bank.drop_row(row)  # later objects move up a row, as their indices do
         return [(t, self.frame_masks(t)) for t in prompted] if need_output else []
 
+    @_serialised
     def reset(self) -> None:
         """Remove every object and all their prompts and results."""
         self.objects.clear()
         self.bank.clear()
+        self._changed("the state was reset")
 
     # -- tracking -----------------------------------------------------------------------------------------
+    @_serialised
     def consolidate(self) -> None:
         """Encode the memories of prompted frames and make them part of the tracking state
         (propagate_in_video_preflight), and size the memory bank for steady-state tracking."""
@@ -200,6 +244,19 @@ class TrackingSession:
         for obj in self.objects:
             obj.commit_temp(radius)
         self._reserve_bank()
+
+    @_serialised
+    def begin_propagation(self) -> int:
+        """A token for one propagation: any later change of objects or prompts (or another propagation) makes
+        check_propagation refuse it, instead of tracking on with outputs that no longer match the state."""
+        self._changed("another propagate_in_video started")
+        return self._version
+
+    def check_propagation(self, token: int) -> None:
+        if token != self._version:
+            raise TrackingError(f"the state changed while propagate_in_video was running ({self._last_change}), so "
+                                f"its remaining frames would be wrong and it stopped; call propagate_in_video again "
+                                f"to track with the new prompts")
 
     def first_conditioning_frame(self) -> int:
         return min(t for o in self.objects for t in o.cond)
@@ -217,20 +274,26 @@ class TrackingSession:
             return range(start, end - 1, -1) if start > 0 else range(0)
         return range(start, min(start + count, num_frames - 1) + 1)
 
-    def track_frame(self, frame_idx: int, reverse: bool) -> np.ndarray:
+    @_serialised
+    def track_frame(self, frame_idx: int, reverse: bool, propagation: int | None = None) -> np.ndarray:
         """Track every object on one frame (objects prompted on it keep their output); returns their masks
-        [O, 1, H, W] float32 logits at video resolution. Call consolidate() after prompts, before this."""
-        step = self.prepare_track(frame_idx, reverse)
+        [O, 1, H, W] float32 logits at video resolution. Call consolidate() after prompts, before this.
+        propagation: the token of begin_propagation, checked first (TrackingError when the state changed)."""
+        step = self.prepare_track(frame_idx, reverse, propagation)
         if step.rows:
             step.features = self.features(frame_idx)
             step.result = self.tracker.track([step.features], [self.bank_inputs(step, *step.extent)])[0]
         return self.commit_track(step)
 
-    def prepare_track(self, frame_idx: int, reverse: bool) -> TrackStep:
+    @_serialised
+    def prepare_track(self, frame_idx: int, reverse: bool, propagation: int | None = None) -> TrackStep:
         """Phase 1 of track_frame: which objects need the graphs on this frame, and their memories selected into
-        the bank. Then the graphs run (FrameTracker.track with bank_inputs(step, ...)) and commit_track ends it."""
+        the bank. Then the graphs run (FrameTracker.track with bank_inputs(step, ...)) and commit_track ends it.
+        propagation: as in track_frame, checked here and again on commit."""
+        if propagation is not None:
+            self.check_propagation(propagation)
         rows = [i for i, o in enumerate(self.objects) if frame_idx not in o.cond]
-        step = TrackStep(frame_idx, reverse, rows)
+        step = TrackStep(frame_idx, reverse, rows, propagation=propagation)
         if rows:
             self._fill_bank(rows, frame_idx, reverse)
             step.extent = self.bank.used_extent(rows)
@@ -238,6 +301,7 @@ class TrackingSession:
             step.features = cached if cached is not None and cached.frame_idx == frame_idx else None
         return step
 
+    @_serialised
     def bank_inputs(self, step: TrackStep, slots: int, pointers: int) -> dict:
         """The memory_attention inputs of a prepared step's objects, padded to `slots` and `pointers` (at least
         its extent: a batch of sessions pads every session to the largest; padding is masked, so exact)."""
@@ -247,9 +311,12 @@ class TrackingSession:
         self.bank.reserve(len(self.objects), slots, pointers)
         return self.bank.inputs(step.rows, slots, pointers)
 
+    @_serialised
     def commit_track(self, step: TrackStep) -> np.ndarray:
         """Phase 3 of track_frame: store the step's results; returns every object's masks on the frame, [O, 1, H, W]
         float32 logits at video resolution."""
+        if step.propagation is not None:
+            self.check_propagation(step.propagation)  # nothing changed between prepare and commit
         frame_idx, objects = step.frame_idx, self.objects
         computed: dict[int, FrameOutput] = {}
         if step.rows:
@@ -270,12 +337,14 @@ class TrackingSession:
         return self.tracker.processing.video_mask_logits(low_res, (self.video_height, self.video_width),
                                                          self.options.non_overlap_masks)
 
+    @_serialised
     def forget_before(self, frame_idx: int) -> None:
         """Drop the bookkeeping of frames the memory attention can no longer reach (the ring holds their
         outputs); streams call it so their state stays bounded."""
         for obj in self.objects:
             obj.forget_tracked(frame_idx)
 
+    @_serialised
     def features(self, frame_idx: int) -> FrameFeatures:
         """The image encoder's outputs for a frame (the last frame's are cached, as the official code)."""
         if self._features is None or self._features.frame_idx != frame_idx:
@@ -307,6 +376,7 @@ class TrackingSession:
         if is_new:
             self.objects.append(obj)
         obj.record_prompt(frame_idx, is_cond, out, points=points, mask=mask)
+        self._changed(f"object {obj.obj_id} was {'added' if is_new else 'prompted'} on frame {frame_idx}")
         return self._frame_masks(frame_idx, is_cond)
 
     def _clear_radius(self) -> int | None:

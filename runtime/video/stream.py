@@ -14,6 +14,8 @@ conditioning (prompted) frames and a ring of the last frames' outputs, so memory
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from sam2_trt.core.errors import TrackingError
@@ -50,6 +52,14 @@ class SAM2VideoStream:
     def __init__(self, predictor: SAM2VideoPredictor, video_length: int | None = None):
         """video_length: the number of frames when it is known in advance (the official pointer encoding is
         normalised by min(length, 16), so give it to match offline results on clips under 16 frames)."""
+        if video_length is not None:
+            if isinstance(video_length, bool) or not isinstance(video_length, numbers.Integral):
+                raise TypeError(f"video_length must be an int (the number of frames) or None for an unbounded "
+                                f"stream, not {type(video_length).__name__} {video_length!r}")
+            if video_length < 1:
+                raise ValueError(f"video_length must be >= 1 (the number of frames), got {video_length}; pass None "
+                                 f"for an unbounded stream")
+            video_length = int(video_length)
         self.predictor = predictor
         self._frames = _LiveFrames(video_length)
         self._session: TrackingSession | None = None  # made at the first push, when the frame size is known
@@ -125,7 +135,8 @@ class SAM2VideoStream:
         """A binary mask [H, W] for one object on the current frame."""
         session = self._require_frame()
         m = mask_prompt(mask, (session.video_height, session.video_width), self.predictor.image_size)
-        return self.frame_idx, session.obj_ids, session.add_mask(self.frame_idx, obj_id, m)
+        masks = session.add_mask(self.frame_idx, obj_id, m)  # first: a new object joins obj_ids here
+        return self.frame_idx, session.obj_ids, masks
 
     def remove_object(self, obj_id, strict: bool = False) -> list:
         """Stop tracking an object; returns the remaining object ids."""

@@ -90,7 +90,7 @@ class FrameTracker:
         if self.processing.name == "cuda":  # CUDA kernels can run, so device arrays can be made here
             from .device_bank import CudaMirror, MirroredMemoryBank
 
-            return MirroredMemoryBank(*dims, CudaMirror(getattr(self.model.backend, "stream", None)))
+            return MirroredMemoryBank(*dims, CudaMirror(self.processing.stream, self.processing.device_id))
         return MemoryBank(*dims)
 
     def frame_outputs(self, heads: "HeadOutputs", fill_hole_area: int) -> list:

@@ -1,7 +1,7 @@
 """The `sam2-trt` command: the dispatcher and every subcommand's arguments, on top of the stages.
 
 Each subcommand is one module here with `add_parser(subparsers)` and `run(args) -> exit code`; it imports the
-stage it drives (export, engines, runtime, benchmarks) only inside `run`, so `sam2-trt --help` and every
+stage it drives (export, engines, runtime, jobs, benchmarks) only inside `run`, so `sam2-trt --help` and every
 `sam2-trt COMMAND --help` work without torch, TensorRT, ONNX or a GPU. Nothing below imports this package.
 """
 
@@ -13,7 +13,7 @@ import importlib
 from .runner import run_command
 
 # command modules, in the order `sam2-trt --help` lists them: the pipeline's order, then tools
-COMMANDS = ("export", "engines", "segment", "track", "demo", "serve", "bench")
+COMMANDS = ("export", "engines", "segment", "track", "track_many", "demo", "serve", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,6 +50,12 @@ def add_weights(p) -> None:
     p.add_argument("--model-dir", type=Path, help="our export of --checkpoint")
 
 
+def add_int8(p) -> None:
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=None,
+                   help="also measure our int8 export of the same weights (export --int8) on a CPU with the "
+                        "random weights (default: on for image, off for video)")
+
+
 def add_results(p) -> None:
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, metavar="DIR",
                    help="directory for the JSON results (default: benchmarks/results in the current directory)")
@@ -69,6 +75,9 @@ def video_options(p) -> None:
                                                        "a CPU (default: all of the device's; none: skip it)")
     p.add_argument("--warmup-frames", type=at_least(0), help="frames of the untimed warm-up pass")
     p.add_argument("--reps", type=at_least(1), help="timed passes (the median is reported)")
+    p.add_argument("--threads", type=at_least(1), help="ONNX Runtime intra-op and torch threads of every side "
+                                                       "on a CPU (default: the usable cores)")
+    add_int8(p)
     add_weights(p)
     add_results(p)
 
@@ -82,6 +91,11 @@ def image_options(p) -> None:
     p.add_argument("--precision", default="fp16", help="TensorRT engine precision (default fp16)")
     p.add_argument("--points-per-side", type=int, help="automatic mask generator grid (default 32; 16 on a CPU)")
     p.add_argument("--no-official", action="store_true", help="measure only our backends")
+    p.add_argument("--peers", nargs="*", help="ONNX Runtime peers from PyPI to measure beside ours on a CPU: "
+                                              "sam2-onnx, samexporter (default: both; none: skip them)")
+    p.add_argument("--threads", type=at_least(1), help="ONNX Runtime intra-op and torch threads of every side "
+                                                       "on a CPU (default: the usable cores)")
+    add_int8(p)
     add_weights(p)
     add_results(p)
 
@@ -114,12 +128,42 @@ def precision_options(p) -> None:
                                                                   "nothing")
 
 
+def int8_options(p) -> None:
+    p.add_argument("--image-size", type=int, default=1024, help="export size of the image parity cases (the "
+                                                                "official image predictor runs at 1024)")
+    p.add_argument("--video-image-size", type=int, default=512, help="export size of the video parity scenarios")
+    add_results(p)
+    p.add_argument("--markdown", type=Path, metavar="JSON", help="print the README tables of a results file, run "
+                                                                  "nothing")
+
+
 def kernels_options(p) -> None:
     p.add_argument("--warmup", type=int, default=10, help="GPU calls before timing (compilation, pool growth)")
     p.add_argument("--reps", type=int, default=100, help="timed GPU calls per kernel")
     p.add_argument("--cpu-reps", type=int, default=3, help="timed calls of each numpy twin")
     p.add_argument("--only", action="append", help="run only this kernel (repeatable)")
     add_results(p)
+
+
+def gpu_check_options(p) -> None:
+    p.add_argument("--only", action="append", metavar="STEP",
+                   help="run only this step (repeatable): kernels, kernels-memcheck, onnxruntime-cuda, tensorrt, "
+                        "video, video-vos")
+    add_results(p)
+
+
+def many_options(p) -> None:
+    add_device(p)
+    p.add_argument("--videos", type=at_least(1), help="videos in the job (default 32 on a GPU, 6 on a CPU)")
+    p.add_argument("--frames", type=at_least(1), help="frames per video (default 60 on a GPU, 8 on a CPU)")
+    p.add_argument("--frame-size", type=frame_size, default=(240, 320), help="WIDTHxHEIGHT of the videos")
+    p.add_argument("--objects", type=at_least(1), default=2, help="objects clicked on frame 0 of each video")
+    p.add_argument("--image-size", type=int, default=512, help="export size (default 512)")
+    p.add_argument("--modes", nargs="+", choices=("local", "ray"), default=["local", "ray"],
+                   help="local: one process, one video after another; ray: a local Ray cluster (default: both)")
+    p.add_argument("--workers", type=at_least(1), help="Ray workers (default: 2 on a CPU, one per GPU on a GPU)")
+    p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime-cuda or onnxruntime-cpu")
+    add_weights(p)
 
 
 def serve_options(p) -> None:
@@ -163,9 +207,19 @@ BENCHMARKS = {
     "precision": ("precision", "fp16/bf16 error of the precision policy (ONNX Runtime, CPU)",
                   "How far reduced precision moves each graph's outputs, with and without the precision policy's "
                   "fp32 islands.", precision_options),
+    "int8": ("int8", "error of the int8 export: per output against fp32, mask IoU against the official predictor",
+             "How far the int8 export (export --int8) moves each graph's outputs and the masks of the "
+             "image and video parity scenarios.", int8_options),
     "kernels": ("kernels", "the CUDA post-processing kernels against numpy and torch (GPU)",
                 "Benchmark every runtime.gpu kernel against its numpy twin (CPU) and the torch equivalent (GPU), "
                 "same inputs.", kernels_options),
+    "gpu-check": ("gpu_check", "verify a GPU machine: kernels, parity, TensorRT, video FPS (under 8 minutes)",
+                  "Print the GPU environment, then run every GPU test and benchmark step with "
+                  "SAM2_TRT_REQUIRE_GPU=1, each within its time budget, skipping a step only with its reason.",
+                  gpu_check_options),
+    "many": ("many", "videos per minute of track-many, locally and on Ray",
+             "Videos per minute of `sam2-trt track-many`, the same job locally and on a Ray cluster, in the same run.",
+             many_options),
     "serve": ("serve", "sam2-trt serve under concurrent image and video clients on loopback",
               "Throughput, latency, errors and memory of sam2-trt serve with image and video clients at once, every "
               "result checked against the library, with and without batching across sessions.", serve_options),

@@ -73,7 +73,6 @@ def run(args) -> int:
     from sam2_trt.runtime.track import track_to_dir
 
     install_build_on_first_use()
-
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # the backend line of SAM2Model.load
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     model = resolve_model_name(args.model)
@@ -83,17 +82,18 @@ def run(args) -> int:
     prompts = demo_prompts()
     model_dir, weights = prepare_model(model, args.image_size, args.random_weights, log)
     random = weights != "official"
+
+    def report(result) -> str:  # demo.json, written with the tracking outputs as one set
+        return json.dumps({"model": model.short, "image_size": args.image_size, "weights": weights,
+                           "model_dir": str(model_dir), "backend": result.backend, "clip": CLIP.name,
+                           "objects": result.obj_ids, "frames": len(result.frames),
+                           "seconds": round(result.seconds, 3), "fps": round(result.fps, 2),
+                           "outputs": {k: str(v) for k, v in result.outputs.items()}}, indent=1) + "\n"
+
     result = track_to_dir(model_dir, CLIP, prompts, args.out, backend=args.backend, device=args.device,
                           progress=not args.quiet, max_frames=args.max_frames,
-                          caption=RANDOM_CAPTION if random else None)
+                          caption=RANDOM_CAPTION if random else None, extra_outputs={"demo.json": report})
     out = Path(args.out)
-    report = {"model": model.short, "image_size": args.image_size, "weights": weights, "model_dir": str(model_dir),
-              "backend": result.backend, "clip": CLIP.name, "objects": result.obj_ids, "frames": len(result.frames),
-              "seconds": round(result.seconds, 3), "fps": round(result.fps, 2),
-              "outputs": {k: str(v) for k, v in result.outputs.items()}}
-    tmp = out / ".demo.json.partial"
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    tmp.replace(out / "demo.json")
     print(result.summary() + (" -- RANDOM WEIGHTS, masks meaningless" if random else ""))
     print(f"wrote {out / 'overlay.mp4'}, {out / 'masks'}/, {out / 'demo.json'}")
     return 0

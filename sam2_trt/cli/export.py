@@ -34,6 +34,9 @@ def add_parser(sub) -> None:
     p.add_argument("--image-size", type=int, default=None, metavar="N",
                    help="input resolution, a multiple of 32 (default: the config's, 1024); 512 is ~4x faster")
     p.add_argument("--opset", type=int, default=None, metavar="N", help="ONNX opset (default 17)")
+    p.add_argument("--int8", action="store_true",
+                   help="quantize the matrix multiplications to int8 for ONNX Runtime on CPUs: faster there, "
+                        "validated with wider tolerances (README, 'int8 on CPUs'); the default export is fp32, exact")
     p.add_argument("--overwrite", action="store_true", help="replace DIR if it holds an earlier sam2-trt export")
     p.add_argument("--build", action="store_true",
                    help="then build TensorRT engines for this GPU, as `sam2-trt build DIR` with the options below")
@@ -48,6 +51,9 @@ def run(args) -> int:
 
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     build_options = None
+    if args.build and args.int8:
+        raise ValueError("--build makes TensorRT engines from fp32 graphs; an --int8 export runs on ONNX Runtime's "
+                         "CPU backend (drop one of --int8 and --build)")
     if args.build:  # the engine options and TensorRT before minutes of export, not after
         from sam2_trt.engines.builder import require_tensorrt
 
@@ -65,7 +71,8 @@ def run(args) -> int:
         checkpoint = resolve_checkpoint(checkpoint, args.config, log=log)
     result = export_model(
         args.config, args.out, checkpoint=checkpoint, random_weights_seed=args.random_weights,
-        image_size=args.image_size, opset=args.opset or DEFAULT_OPSET, overwrite=args.overwrite, log=log)
+        image_size=args.image_size, opset=args.opset or DEFAULT_OPSET, overwrite=args.overwrite, log=log,
+        precision="int8" if args.int8 else "fp32")
     print(f"exported {len(result.reports)} validated outputs to {result.model_dir} in {result.seconds:.0f}s")
     if build_options is not None:
         return engines_cli.build_and_check(result.model_dir, build_options, check=not args.no_check)

@@ -6,18 +6,20 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
+
+from .flags import label, numbers
 
 
-def _floats(n_min: int, n_max: int, what: str):
-    def parse(text: str):
+def _flag(flag: str, form: str, n_min: int, n_max: int):
+    """An argparse type: comma-separated finite numbers (flags.numbers), errors naming the flag."""
+    def parse(text: str) -> list:
         try:
-            vals = [float(v) for v in text.split(",")]
-        except ValueError:
-            vals = []
-        if not n_min <= len(vals) <= n_max:
-            raise argparse.ArgumentTypeError(f"{what} must be {what.upper()} numbers separated by commas, got {text!r}")
-        return vals
+            values = numbers(text, flag, form, n_min, n_max)
+            if flag == "--point" and len(values) == 3:
+                values[2] = label(values[2], flag, text)
+            return values
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     return parse
 
 
@@ -27,9 +29,11 @@ def add_parser(sub) -> None:
                                    "PNG, and (with --auto) COCO-RLE JSON into --out.")
     p.add_argument("image", help="image file (anything PIL reads)")
     p.add_argument("--model", required=True, metavar="DIR", help="model directory from `sam2-trt export`")
-    p.add_argument("--point", action="append", default=[], type=_floats(2, 3, "x,y[,label]"), metavar="X,Y[,LABEL]",
+    p.add_argument("--point", action="append", default=[], type=_flag("--point", "X,Y[,LABEL]", 2, 3),
+                   metavar="X,Y[,LABEL]",
                    help="a click in image pixels; label 1 (default) foreground, 0 background; repeatable")
-    p.add_argument("--box", type=_floats(4, 4, "x0,y0,x1,y1"), metavar="X0,Y0,X1,Y1", help="a box prompt (XYXY pixels)")
+    p.add_argument("--box", type=_flag("--box", "X0,Y0,X1,Y1", 4, 4), metavar="X0,Y0,X1,Y1",
+                   help="a box prompt (XYXY pixels)")
     p.add_argument("--auto", action="store_true", help="automatic mask generation over the whole image")
     p.add_argument("--points-per-side", type=int, default=32, help="grid size for --auto (default 32)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
@@ -41,10 +45,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import logging
 
-    import numpy as np
-    from PIL import Image
-
-    from sam2_trt.runtime.overlay import draw_overlay
+    from sam2_trt.core.files import OutputSet
+    from sam2_trt.runtime.images import read_image
 
     from .engines import install_build_on_first_use
 
@@ -53,34 +55,47 @@ def run(args) -> int:
     if not args.auto and not args.point and not args.box:
         print("sam2-trt segment: error: give --point and/or --box, or --auto", file=sys.stderr)
         return 2
-    try:
-        image = np.asarray(Image.open(args.image).convert("RGB"))
-    except (OSError, ValueError) as e:
-        print(f"sam2-trt segment: error: cannot read image {args.image}: {e}", file=sys.stderr)
-        return 3
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    if args.auto:
-        from sam2_trt.runtime.automatic_mask_generator import SAM2AutomaticMaskGenerator
+    image = read_image(args.image)  # ValueError naming the file: exit 3
+    names = ["masks.json", "labels.png", "overlay.png"] if args.auto else ["mask.png", "overlay.png"]
+    with OutputSet(args.out, names, tool="segment") as outputs:  # checked before the model loads
+        t0 = time.time()
+        summary = (_automatic if args.auto else _prompted)(args, image, outputs)
+        summary += f" in {time.time() - t0:.2f}s"
+    print(f"{summary} -> {outputs.out_dir}/{', '.join(names)}")
+    return 0
 
-        gen = SAM2AutomaticMaskGenerator.load(args.model, backend=args.backend, device=args.device,
-                                              points_per_side=args.points_per_side, output_mode="uncompressed_rle")
-        from sam2_trt.runtime.amg_utils import coco_encode_rle, rle_to_mask
 
-        records = sorted(gen.generate(image), key=lambda r: -r["area"])
-        masks = [rle_to_mask(r["segmentation"]) for r in records]
-        for r in records:
-            r["segmentation"] = coco_encode_rle(r["segmentation"])
-        (out / "masks.json").write_text(json.dumps(records))
-        labels = np.zeros(image.shape[:2], np.uint16)
-        for k, m in enumerate(masks):
-            labels[m] = k + 1
-        Image.fromarray(labels).save(out / "labels.png")
-        Image.fromarray(draw_overlay(image, masks)).save(out / "overlay.png")
-        print(f"{len(records)} masks in {time.time() - t0:.2f}s -> {out}/masks.json, labels.png, overlay.png")
-        return 0
+def _automatic(args, image, outputs) -> str:
+    """Every mask of the automatic generator: masks.json (COCO RLE), labels.png, overlay.png."""
+    import numpy as np
+    from PIL import Image
+
+    from sam2_trt.runtime.amg_utils import coco_encode_rle, rle_to_mask
+    from sam2_trt.runtime.automatic_mask_generator import SAM2AutomaticMaskGenerator
+    from sam2_trt.runtime.overlay import draw_overlay
+
+    gen = SAM2AutomaticMaskGenerator.load(args.model, backend=args.backend, device=args.device,
+                                          points_per_side=args.points_per_side, output_mode="uncompressed_rle")
+    records = sorted(gen.generate(image), key=lambda r: -r["area"])
+    masks = [rle_to_mask(r["segmentation"]) for r in records]
+    for r in records:
+        r["segmentation"] = coco_encode_rle(r["segmentation"])
+    outputs.path("masks.json").write_text(json.dumps(records))
+    labels = np.zeros(image.shape[:2], np.uint16)
+    for k, m in enumerate(masks):
+        labels[m] = k + 1
+    Image.fromarray(labels).save(outputs.path("labels.png"))
+    Image.fromarray(draw_overlay(image, masks)).save(outputs.path("overlay.png"))
+    return f"{len(records)} masks"
+
+
+def _prompted(args, image, outputs) -> str:
+    """The best mask for the clicks and/or box: mask.png, overlay.png."""
+    import numpy as np
+    from PIL import Image
+
     from sam2_trt.runtime.image_predictor import SAM2ImagePredictor
+    from sam2_trt.runtime.overlay import draw_overlay
 
     predictor = SAM2ImagePredictor.load(args.model, backend=args.backend, device=args.device)
     predictor.set_image(image)
@@ -92,8 +107,6 @@ def run(args) -> int:
                                        multimask_output=multimask)
     best = int(np.argmax(ious))
     mask = masks[best]
-    Image.fromarray((mask * 255).astype(np.uint8)).save(out / "mask.png")
-    Image.fromarray(draw_overlay(image, [mask], points=points)).save(out / "overlay.png")
-    print(f"mask with predicted IoU {ious[best]:.3f} ({int(mask.sum())} px) in {time.time() - t0:.2f}s "
-          f"-> {out}/mask.png, overlay.png")
-    return 0
+    Image.fromarray((mask * 255).astype(np.uint8)).save(outputs.path("mask.png"))
+    Image.fromarray(draw_overlay(image, [mask], points=points)).save(outputs.path("overlay.png"))
+    return f"mask with predicted IoU {ious[best]:.3f} ({int(mask.sum())} px)"

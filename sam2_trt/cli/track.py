@@ -7,27 +7,13 @@ import argparse
 
 from sam2_trt.runtime.track import DIRECTIONS, ObjectPrompt  # stdlib-only module: --help stays light
 
+from .flags import label as click_label
+from .flags import numbers, whole
+
 
 # ---- the prompt flags ----------------------------------------------------------------------------------------
-def _numbers(text: str, flag: str, form: str, n_min: int, n_max: int) -> list:
-    parts = str(text).split(",")
-    if not n_min <= len(parts) <= n_max:
-        raise ValueError(f"{flag} {text!r}: expected {form} ({n_min}{'' if n_min == n_max else f' or {n_max}'} "
-                         f"comma-separated numbers)")
-    try:
-        return [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"{flag} {text!r}: expected {form}, and {text!r} has a part that is not a number") from None
-
-
-def _integer(value: float, flag: str, text: str, what: str) -> int:
-    if value != int(value):
-        raise ValueError(f"{flag} {text!r}: {what} must be a whole number, got {value:g}")
-    return int(value)
-
-
 def _object_id(value: float, flag: str, text: str) -> int:
-    obj = _integer(value, flag, text, "the object id")
+    obj = whole(value, flag, text, "the object id")
     if not 1 <= obj <= 255:
         raise ValueError(f"{flag} {text!r}: object id {obj} is outside 1..255 (ids are the pixel values of the "
                          f"DAVIS mask PNGs, 0 being the background)")
@@ -42,18 +28,16 @@ def parse_prompts(points=(), boxes=()) -> list:
     """
     grouped = {}
     for text in points:
-        v = _numbers(text, "--point", "F,X,Y,OBJ[,LABEL]", 4, 5)
-        frame = _integer(v[0], "--point", text, "the frame index")
-        label = _integer(v[4], "--point", text, "the label") if len(v) == 5 else 1
-        if label not in (0, 1):
-            raise ValueError(f"--point {text!r}: label {label} must be 1 (foreground) or 0 (background)")
+        v = numbers(text, "--point", "F,X,Y,OBJ[,LABEL]", 4, 5)
+        frame = whole(v[0], "--point", text, "the frame index")
+        label = click_label(v[4], "--point", text) if len(v) == 5 else 1
         obj = _object_id(v[3], "--point", text)
         p = grouped.setdefault((frame, obj), ObjectPrompt(frame, obj))
         p.points.append((v[1], v[2]))
         p.labels.append(label)
     for text in boxes:
-        v = _numbers(text, "--box", "F,X0,Y0,X1,Y1,OBJ", 6, 6)
-        frame = _integer(v[0], "--box", text, "the frame index")
+        v = numbers(text, "--box", "F,X0,Y0,X1,Y1,OBJ", 6, 6)
+        frame = whole(v[0], "--box", text, "the frame index")
         x0, y0, x1, y1 = v[1:5]
         if x1 <= x0 or y1 <= y0:
             raise ValueError(f"--box {text!r}: the corner X1,Y1 must be right of and below X0,Y0 (x1 > x0, y1 > y0)")

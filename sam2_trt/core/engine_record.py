@@ -20,15 +20,13 @@ was renamed into place, so a half-written engine never has one).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import Sam2TrtError
+from .files import write_atomically
 
 ENGINES_DIRNAME = "engines"
 RECORD_FORMAT = 1
@@ -155,22 +153,6 @@ def record_path(engine_dir, graph: str) -> Path:
 
 def engine_path(engine_dir, graph: str) -> Path:
     return Path(engine_dir) / f"{graph}.engine"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write a file so it either does not exist or is complete: a temp file beside it, fsynced, then renamed
-    over it (removed again if anything fails or the process is interrupted)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def write_record(engine_dir, record: EngineRecord) -> None:

@@ -12,6 +12,8 @@ class ModelDirError(Sam2TrtError):
 class BackendUnavailable(Sam2TrtError, RuntimeError):
     """The requested backend cannot run here; the message names the missing package or device."""
 
+    code = 5  # missing dependency
+
 
 class VideoError(Sam2TrtError, ValueError):
     """A video (JPEG folder, video file or frame sequence) cannot be used; the message names it and what to do."""

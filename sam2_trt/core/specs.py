@@ -157,6 +157,23 @@ class GraphSpec:
         axes = {t.name: t.dynamic_axes for t in self.inputs + self.outputs}
         return {k: v for k, v in axes.items() if v}
 
+    def io_problems(self, declared: dict) -> list:
+        """What a graph file or engine declares, against this spec: declared is {tensor name: (direction "input" or
+        "output", numpy dtype name, rank or None when unknown)}; returns one phrase per difference (missing or extra
+        tensors, direction, dtype, rank), [] when it is this graph. ONNX Runtime and TensorRT backends both check
+        with it when they open a graph, so a file swapped for another graph fails there, not inside a call."""
+        want = {t.name: ("input", t.dtype, len(t.shape)) for t in self.inputs}
+        want.update({t.name: ("output", t.dtype, len(t.shape)) for t in self.outputs})
+        problems = [f"it lacks the {want[n][0]} {n!r}" for n in want if n not in declared]
+        problems += [f"it has a tensor {n!r} that the spec does not" for n in declared if n not in want]
+        for name in [n for n in want if n in declared]:
+            (mode, dtype, rank), (want_mode, want_dtype, want_rank) = declared[name], want[name]
+            if (mode, str(dtype)) != (want_mode, want_dtype):
+                problems.append(f"{name!r} is a {mode} of {dtype}, the spec says a {want_mode} of {want_dtype}")
+            elif rank is not None and rank != want_rank:
+                problems.append(f"{name!r} has {rank} dimensions, the spec says {want_rank}")
+        return problems
+
     def tensor(self, name: str) -> TensorSpec:
         for t in self.inputs + self.outputs:
             if t.name == name:

@@ -69,7 +69,7 @@ def test_export_with_build_stops_before_exporting_without_tensorrt(tiny_checkpoi
 @pytest.mark.skipif(not NO_TRT, reason="TensorRT runs here")
 def test_check_needs_tensorrt_by_default_and_the_predictors_say_so(tiny512_dir):
     proc = run_cli("check", tiny512_dir)
-    assert proc.returncode == 3 and "backend 'tensorrt' is not available: tensorrt is not installed" in proc.stderr
+    assert proc.returncode == 5 and "backend 'tensorrt' is not available: tensorrt is not installed" in proc.stderr
     from sam2_trt.runtime import SAM2ImagePredictor
     from sam2_trt.core.errors import BackendUnavailable
 
@@ -90,3 +90,10 @@ def test_check_with_an_onnxruntime_backend_reports_every_output(tiny512_dir, tmp
     assert {(g, sum(r["graph"] == g for r in rows)) for g in {r["graph"] for r in rows}} == expected
     assert all(r["passed"] and r["max_abs_err"] <= 1e-4 for r in rows)
     assert "memory_attention.conditioned_features" in proc.stdout and "objects=2,slots=3,pointers=5" in proc.stdout
+
+
+@pytest.mark.skipif(not NO_TRT, reason="TensorRT runs here")
+def test_check_without_tensorrt_exits_5_as_documented(tiny512_dir):
+    proc = run_cli("check", tiny512_dir)
+    assert proc.returncode == 5, proc.stderr
+    assert "backend 'tensorrt' is not available: tensorrt is not installed" in proc.stderr

@@ -5,7 +5,7 @@ ONNX Runtime on the CPU (which runs both the real fp16 graph and the rounding si
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto
+from onnx import TensorProto, numpy_helper
 
 from sam2_trt.engines.lower_precision import lower_precision, lowered_node_names
 from sam2_trt.engines.precision import KEEP_FP32_NAME_PARTS, KEEP_FP32_OPS, policy_for, unconstrained_policy
@@ -128,3 +128,46 @@ def test_the_threshold_rule_keeps_binarized_masks_from_flipping(graphs):
         errors[label] = float(np.abs(out.astype(np.float64) - ref).max())
     scale = float(np.abs(ref).max())
     assert tol.passes(errors["policy"], scale) and not tol.passes(errors["unconstrained"], scale), errors
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_lowered_weights_are_initializers_not_casts(graphs, precision):
+    """Conv/ConvTranspose/Gemm (and every other lowered node) read their weights as initializers of the low type
+    (older TensorRT parsers take deconvolution weights only so), holding the fp32 values rounded as Cast does;
+    an fp32 original stays only where an fp32 node still reads it."""
+    policy = policy_for(precision)
+    low_type = {"fp16": TensorProto.FLOAT16, "bf16": TensorProto.BFLOAT16}[precision]
+    seen_ops = set()
+    for src in graphs.values():
+        low = lower_precision(src, policy)
+        onnx.checker.check_model(low)
+        fp32 = {t.name: numpy_helper.to_array(t) for t in src.graph.initializer}
+        inits = {t.name: t for t in low.graph.initializer}
+        read = {i for n in low.graph.node for i in n.input}
+        assert not {n.input[0] for n in low.graph.node if n.op_type == "Cast"} & set(fp32), "a Cast reads a weight"
+        assert set(inits) <= read, "an initializer nothing reads was kept"
+        for node in low.graph.node:
+            for w in node.input[1:] if node.op_type in ("Conv", "ConvTranspose", "Gemm") else ():
+                if w in inits and inits[w].data_type != TensorProto.FLOAT:
+                    seen_ops.add(node.op_type)
+                    assert inits[w].data_type == low_type
+                    original = fp32[w.rsplit("__as", 1)[0]]
+                    if precision == "fp16":
+                        np.testing.assert_array_equal(numpy_helper.to_array(inits[w]), original.astype(np.float16))
+                    else:  # bf16: the encodings ONNX Runtime's own Cast gives
+                        stored = np.frombuffer(inits[w].raw_data, np.uint16).reshape(original.shape)
+                        np.testing.assert_array_equal(stored, ort_bf16_bits(original))
+    assert {"Conv", "ConvTranspose"} <= seen_ops, seen_ops
+
+
+def ort_bf16_bits(values: np.ndarray) -> np.ndarray:
+    """ONNX Runtime's Cast(float -> bfloat16) of `values`, as uint16 encodings (Cast back to float32 is exact)."""
+    g = onnx.helper.make_graph(
+        [onnx.helper.make_node("Cast", ["x"], ["b"], to=TensorProto.BFLOAT16),
+         onnx.helper.make_node("Cast", ["b"], ["y"], to=TensorProto.FLOAT)], "cast",
+        [onnx.helper.make_tensor_value_info("x", TensorProto.FLOAT, list(values.shape))],
+        [onnx.helper.make_tensor_value_info("y", TensorProto.FLOAT, list(values.shape))])
+    m = onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    widened = run(m, {"x": values.astype(np.float32)})["y"]
+    return (widened.view(np.uint32) >> 16).astype(np.uint16)

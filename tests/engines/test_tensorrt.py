@@ -88,25 +88,31 @@ def test_more_objects_than_the_profile_run_in_chunks(engines512):
     assert np.abs(got - want).max() <= 2e-2 * np.abs(want).max()
 
 
-def test_cuda_graph_replays_equal_plain_runs(engines512):
+@pytest.mark.parametrize("graph,case", [("prompt_decoder", {"objects": 2, "embeds": 1, "points": 3}),
+                                        ("memory_attention", {"objects": 2, "slots": 3, "pointers": 5})])
+def test_cuda_graph_replays_equal_plain_runs(engines512, graph, case):
+    """Memory attention gathers with memory_tpos_index: the warm-up before a capture must read the call's own
+    inputs (issue 19). Two execution contexts may pick other tactics (or accumulate atomically): a tight
+    tolerance, not bitwise equality."""
     from sam2_trt.runtime.backends.tensorrt import TensorRTBackend
     from sam2_trt.core.graph_check import sample_inputs
     from sam2_trt.core.metadata import load_metadata
     from sam2_trt.core.specs import GRAPHS
 
-    spec = GRAPHS["prompt_decoder"]
+    spec = GRAPHS[graph]
     path = load_metadata(engines512).graph_path(spec.name)
-    inputs = sample_inputs(spec, 512, {"objects": 2, "embeds": 1, "points": 3}, seed=2)
+    inputs = sample_inputs(spec, 512, case, seed=2)
     outs = {}
     for graphs in (False, True):
         backend = TensorRTBackend(precision="fp32", cuda_graphs=graphs)
         session = backend.open(spec, path)
         outs[graphs] = [{k: backend.to_host(v) for k, v in session.run(inputs).items()} for _ in range(3)]
         if graphs:
-            assert session._graphs, "the third call should have replayed a captured graph"
+            assert len(session.graphs) == 1, "the third call should have replayed a captured graph"
     for plain, replayed in zip(outs[False], outs[True]):
         for k in plain:
-            np.testing.assert_array_equal(plain[k], replayed[k])
+            scale = float(np.abs(plain[k]).max())
+            assert np.abs(replayed[k] - plain[k]).max() <= 1e-5 * max(scale, 1.0), k
 
 
 def test_mismatched_engine_is_refused_and_shape_outside_profile_is_named(engines512, tmp_path):

@@ -21,7 +21,7 @@ from sam2_trt.runtime.gpu import compiler, launch, tables, unavailable_reason
 from sam2_trt.runtime.ops import resize as twin_resize
 from tests.conftest import REPO
 
-ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90")
+ARCHS = ("sm_75", "sm_80", "sm_86", "sm_89", "sm_90")  # Turing (sm_75) runs the shuffle fallback of sm_80's redux
 STEMS = sorted(compiler.ENTRY_POINTS)
 
 
@@ -46,6 +46,24 @@ def test_source_compiles_to_ptx(stem):
     assert entries == set(compiler.ENTRY_POINTS[stem])
 
 
+def test_warp_reductions_use_redux_from_sm_80_and_shuffles_before():
+    """__reduce_min/max_sync exist from sm_80 on; older GPUs get the butterfly of shuffles (same result)."""
+    def ptx(arch):
+        return compiler.compile_source("mask_frame", arch, cache=False).binary.decode()
+
+    assert "redux.sync.min" in ptx("compute_80") and "redux.sync.max" in ptx("compute_80")
+    turing = ptx("compute_75")
+    assert "redux.sync" not in turing and "shfl.sync.bfly" in turing
+
+
+def test_gpus_older_than_volta_are_refused_with_a_reason():
+    assert compiler.capability_reason((7, 0)) is None and compiler.capability_reason((9, 0)) is None
+    reason = compiler.capability_reason((6, 1))
+    assert "compute capability 7.0 or newer" in reason and "6.1" in reason and "on the CPU" in reason
+    with pytest.raises(compiler.KernelCompileError, match="compute capability 7.0 or newer"):
+        compiler.target_for((6, 1))
+
+
 def test_entry_points_match_sources_and_wrappers():
     """ENTRY_POINTS lists exactly the extern "C" kernels of each source, and every kernel a wrapper launches."""
     assert {p.stem for p in (REPO / "cuda").glob("*.cu")} == set(STEMS)
@@ -67,11 +85,14 @@ def test_compile_error_carries_the_log():
 
 def test_target_for_known_and_unknown_gpus():
     archs = compiler.supported_archs()
-    assert {80, 86, 89, 90} <= set(archs)
+    assert {75, 80, 86, 89, 90} <= set(archs)
     assert compiler.target_for((9, 0)) == "sm_90" and compiler.target_for((8, 6)) == "sm_86"
     assert compiler.target_for((99, 9)) == f"compute_{max(archs)}"  # newer than NVRTC: PTX, JIT by the driver
     with pytest.raises(compiler.KernelCompileError, match="compute capability"):
         compiler.target_for((1, 0))
+    if 70 not in archs:  # NVRTC 13 dropped Volta: a 7.0 GPU passes the kernels' floor but not this NVRTC's
+        with pytest.raises(compiler.KernelCompileError, match=r"nothing for compute capability \(7, 0\)"):
+            compiler.target_for((7, 0))
 
 
 # ---- the disk cache -------------------------------------------------------------------------------------------

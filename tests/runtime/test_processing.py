@@ -66,7 +66,7 @@ def test_gpu_predictor_matches_the_cpu_predictor(tiny512_dir):
                                     max_sprinkle_area=8)
         p.set_image(image)
         results.append(p.predict(**args))
-    assert isinstance(p._processing, CudaProcessing)
+    assert isinstance(p.model.processing, CudaProcessing)
     (m1, i1, _), (m2, i2, _) = results
     np.testing.assert_allclose(i1, i2, atol=1e-3)
     assert min(mask_iou(a, b) for a, b in zip(m1, m2)) >= 0.99

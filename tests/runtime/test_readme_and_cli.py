@@ -65,11 +65,11 @@ def test_segment_cli_errors(tiny512_dir, photo, tmp_path):
     proc = run_cli("segment", photo, "--model", tiny512_dir, "--out", tmp_path, "--device", "cpu")
     assert proc.returncode == 2 and "give --point" in proc.stderr
     proc = run_cli("segment", tmp_path / "none.jpg", "--model", tiny512_dir, "--point", "1,1", "--out", tmp_path)
-    assert proc.returncode == 3 and "cannot read image" in proc.stderr
+    assert proc.returncode == 3 and "none.jpg does not exist" in proc.stderr
     proc = run_cli("segment", photo, "--model", tmp_path / "nomodel", "--point", "1,1", "--out", tmp_path)
     assert proc.returncode == 3 and "model directory not found" in proc.stderr
     proc = run_cli("segment", photo, "--model", tiny512_dir, "--point", "1", "--out", tmp_path)
-    assert proc.returncode == 2 and "x,y[,label]" in proc.stderr
+    assert proc.returncode == 2 and "--point '1': expected X,Y[,LABEL] (2 or 3" in proc.stderr
     proc = run_cli("segment", photo, "--model", tiny512_dir, "--box", "100,100,10,10", "--out", tmp_path,
                    "--device", "cpu")
     assert proc.returncode == 3 and "x1 < x0" in proc.stderr
@@ -89,3 +89,57 @@ def test_readme_video_snippet_runs(tiny512_dir, tmp_path):
     assert namespace["frame_idx"] == 2 and namespace["obj_ids"] == [1]
     assert namespace["masks"].shape == (2, 480, 640) and namespace["masks"].dtype == bool
     assert namespace["logits"].shape == (1, 1, 480, 640)
+
+
+# ---- images of other depths, and flag values ---------------------------------------------------------------------
+def test_sixteen_bit_images_keep_their_content(tiny512_dir, tmp_path):
+    """A 16-bit PNG: PIL's convert('RGB') clips it at 255 (mostly white); its top 8 bits are what it shows."""
+    from sam2_trt import SAM2ImagePredictor
+    from sam2_trt.runtime.images import read_image
+
+    eight = scene(120, 160)[..., 0].astype(np.uint16)
+    sixteen = eight * 256 + 100  # 16-bit values whose top byte is the 8-bit image
+    path = tmp_path / "deep.png"
+    Image.fromarray(sixteen).save(path)
+    loaded = read_image(path)
+    assert loaded.dtype == np.uint8 and np.array_equal(loaded, np.repeat(eight[..., None], 3, 2).astype(np.uint8))
+
+    predictor = SAM2ImagePredictor.load(tiny512_dir, device="cpu")
+    predictor.set_image(Image.open(path))  # a PIL I;16 image through the API: the same conversion
+    via_pil = predictor.predict(point_coords=np.array([[80.0, 60.0]]), point_labels=np.array([1]))[0]
+    predictor.set_image(loaded)
+    via_array = predictor.predict(point_coords=np.array([[80.0, 60.0]]), point_labels=np.array([1]))[0]
+    assert np.array_equal(via_pil, via_array)
+    with pytest.raises(ValueError, match=r"floating-point image \(PIL mode 'F'\) whose range is unknown"):
+        predictor.set_image(Image.fromarray(sixteen.astype(np.float32)))
+
+    proc = run_cli("segment", path, "--model", tiny512_dir, "--point", "80,60", "--out", tmp_path / "out",
+                   "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    mask = np.asarray(Image.open(tmp_path / "out" / "mask.png")) > 0
+    best = predictor.predict(point_coords=np.array([[80.0, 60.0]]), point_labels=np.array([1]))
+    assert np.array_equal(mask, best[0][np.argmax(best[1])])
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("300,130,0.7", "--point '300,130,0.7': the label must be 1 (foreground) or 0 (background), got 0.7"),
+    ("inf,130", "--point 'inf,130': every value must be a finite number (no inf or nan)"),
+    ("300,nan", "--point '300,nan': every value must be a finite number"),
+])
+def test_segment_point_flags_are_checked_with_their_name(photo, tmp_path, flag, message):
+    proc = run_cli("segment", photo, "--model", tmp_path, "--point", flag, "--out", tmp_path / "out")
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_segment_out_under_a_file_and_a_rerun_in_another_mode(tiny512_dir, photo, tmp_path):
+    (tmp_path / "f").write_text("x")
+    proc = run_cli("segment", photo, "--model", tiny512_dir, "--point", "300,130", "--out", tmp_path / "f" / "o",
+                   "--device", "cpu")
+    assert proc.returncode == 3 and "which is a file; choose a folder path" in proc.stderr, proc.stderr
+    out = tmp_path / "out"
+    assert run_cli("segment", photo, "--model", tiny512_dir, "--auto", "--points-per-side", "2", "--out", out,
+                   "--device", "cpu").returncode == 0
+    assert run_cli("segment", photo, "--model", tiny512_dir, "--point", "300,130", "--out", out,
+                   "--device", "cpu").returncode == 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["mask.png", "overlay.png"]

@@ -32,7 +32,11 @@ def test_points_and_boxes_group_by_frame_and_object():
     (["1.5,10,20,1"], [], "the frame index must be a whole number, got 1.5"),
     (["0,10,20,0"], [], "object id 0 is outside 1..255"),
     ([], ["0,1,2,3,4,256"], "object id 256 is outside 1..255"),
-    (["0,10,20,1,2"], [], "label 2 must be 1 (foreground) or 0 (background)"),
+    (["0,10,20,1,2"], [], "the label must be 1 (foreground) or 0 (background), got 2"),
+    (["0,10,20,1,0.7"], [], "the label must be 1 (foreground) or 0 (background), got 0.7"),
+    (["0,inf,20,1"], [], "--point '0,inf,20,1': every value must be a finite number (no inf or nan)"),
+    (["0,10,nan,1"], [], "--point '0,10,nan,1': every value must be a finite number"),
+    ([], ["0,1,2,1e400,4,1"], "--box '0,1,2,1e400,4,1': every value must be a finite number"),
     ([], ["0,50,2,10,60,1"], "x1 > x0, y1 > y0"),
     ([], ["0,1,2,3,4,1", "0,1,2,5,6,1"], "object 1 already has a box on frame 0"),
     ([], ["0,1,2,3,4"], "expected F,X0,Y0,X1,Y1,OBJ (6 comma-separated"),
@@ -48,12 +52,19 @@ def test_prompts_must_lie_in_the_video():
         check_prompts(parse_prompts(["48,1,1,1"]), 48, 640, 360)
     with pytest.raises(ValueError, match=r"frame 6, but the video has frames 0..5 \(--max-frames 6\)"):
         check_prompts(parse_prompts(["6,1,1,1"]), 6, 640, 360, max_frames=6)
-    with pytest.raises(ValueError, match=r"point \(641, 10\) is outside the 640x360 video"):
+    # outside the video: used as the official code uses it, with a warning (the predictors' rule too)
+    with pytest.warns(UserWarning, match=r"object 1 on frame 0: point \(641, 10\) is outside the 640x360 image"):
         check_prompts(parse_prompts(["0,641,10,1"]), 48, 640, 360)
-    with pytest.raises(ValueError, match=r"point \(10, 400\) is outside"):
+    with pytest.warns(UserWarning, match=r"point \(10, 400\) is outside"):
         check_prompts(parse_prompts([], ["0,0,0,10,400,1"]), 48, 640, 360)
     with pytest.raises(ValueError, match="give at least one prompt"):
         check_prompts([], 48, 640, 360)
+    mask = np.zeros((360, 640), bool)
+    check_prompts([ObjectPrompt(0, 1, mask=mask)], 48, 640, 360)
+    with pytest.raises(ValueError, match=r"its mask is 640x360, the video is 320x240"):
+        check_prompts([ObjectPrompt(0, 1, mask=mask)], 48, 320, 240)
+    with pytest.raises(ValueError, match="give a mask or clicks and a box, not both"):
+        check_prompts([ObjectPrompt(0, 1, box=(0, 0, 5, 5), mask=mask)], 48, 640, 360)
 
 
 # ---- end to end ------------------------------------------------------------------------------------------------
@@ -68,7 +79,7 @@ def test_track_cli_end_to_end_matches_the_predictor_api(tiny512_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.search(r"^tracked 3 objects through 3 frames in \d+\.\d s: \d+\.\d FPS \(backend onnxruntime-cpu\)$",
                      proc.stdout, re.M), proc.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["masks", "masks.json", "overlay.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == [".sam2-trt-outputs.json", "masks", "masks.json", "overlay.mp4"]
     with av.open(str(out / "overlay.mp4")) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 3 and frames[0].shape == (360, 640, 3)
@@ -138,7 +149,7 @@ def test_a_frame_that_fails_mid_run_leaves_no_outputs(tiny512_dir, tmp_path):
     with open_video(video) as frames, pytest.raises(FrameDecodeError, match="frame 2"):
         track_video(pred, video, frames, parse_prompts(["0,90,300,1"]), tmp_path / "out", coco_json=True,
                     progress=False)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]  # no --out, no staging, no lock left
 
 
 @pytest.mark.parametrize("args, message", [
@@ -160,3 +171,47 @@ def test_track_cli_missing_video(tmp_path):
     proc = run_cli("track", tmp_path / "nope.mp4", "--model", tmp_path, "--point", "0,1,1,1", "--out",
                    tmp_path / "out", timeout=120)
     assert proc.returncode == 3 and "nope.mp4 does not exist" in proc.stderr, proc.stderr
+
+
+# ---- outputs: one consistent set, a user's files never moved ---------------------------------------------------
+def test_a_rerun_replaces_the_set_and_never_moves_a_users_file(tiny512_dir, tmp_path):
+    out = tmp_path / "out"
+    args = ["track", CLIP, "--model", tiny512_dir, "--point", "0,90,300,1", "--max-frames", "2", "--backend",
+            "onnxruntime-cpu", "--quiet"]
+    first = run_cli(*args, "--out", out, "--coco-json", timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = run_cli(*args, "--out", out, "--no-overlay", timeout=600)  # neither the JSON nor the overlay: both now stale
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == [".sam2-trt-outputs.json", "masks"]
+
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "masks").write_text("my notes")  # a regular file named like an output
+    (user / "overlay.mp4").mkdir()  # a folder named like one
+    proc = run_cli(*args, "--out", user, timeout=600)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "already has 'masks', which sam2-trt track did not write" in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in user.iterdir()) == ["masks", "overlay.mp4"]
+    assert (user / "masks").read_text() == "my notes" and not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_an_out_that_is_a_file_is_refused_before_the_model_loads(tmp_path, where):
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" if where == "file" else tmp_path / "f" / "out"
+    proc = run_cli("track", CLIP, "--model", tmp_path / "no-model", "--point", "0,10,10,1", "--out", out,
+                   timeout=120)
+    assert proc.returncode == 3 and ("is a file, not a folder" if where == "file" else "which is a file") in \
+        proc.stderr, proc.stderr
+    assert "model directory not found" not in proc.stderr and (tmp_path / "f").read_text() == "x"
+
+
+def test_backward_from_frame_zero_writes_that_frame(tiny512_dir, tmp_path):
+    """The official reverse pass from frame 0 tracks nothing; the job still writes the prompted frame."""
+    for extra in ([], ["--no-overlay"]):
+        out = tmp_path / f"out{len(extra)}"
+        proc = run_cli("track", CLIP, "--model", tiny512_dir, "--point", "0,90,300,1", "--direction", "backward",
+                       "--backend", "onnxruntime-cpu", "--out", out, "--quiet", *extra, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert sorted(p.name for p in (out / "masks").iterdir()) == ["00000.png"]
+        assert (out / "overlay.mp4").exists() != bool(extra)

@@ -197,6 +197,15 @@ PROMPT_CASES = [
                  ValueError, r"points contains NaN or infinite values: \[\[nan, 20\.0\]\]", id="nan-point"),
     pytest.param("add_new_points_or_box", dict(frame_idx=0, obj_id=1, points=[["left", "top"]], labels=[1]),
                  ValueError, r"points", id="text-point"),  # not numpy's "could not convert string to float"
+    pytest.param("add_new_points_or_box", dict(frame_idx=0, obj_id=3, points=np.zeros((0, 2)), labels=[]),
+                 ValueError, r"points has shape \(0, 2\): give at least one point \(x, y\) with its label, or a box",
+                 id="empty-points"),  # the image predictor rejects it too; it used to create an object
+    pytest.param("add_new_points_or_box", dict(frame_idx=0, obj_id=1, points=[[10, 20], [30]], labels=[1, 1]),
+                 ValueError, r"points must be a rectangular array of numbers", id="ragged-points"),
+    pytest.param("add_new_points_or_box", dict(frame_idx=0, obj_id=1, points=[[10, 20]], labels=["1"]), ValueError,
+                 r"labels must be numbers, got str", id="text-label"),
+    pytest.param("add_new_points_or_box", dict(frame_idx=0, obj_id=2, box="0,0,10,10"), ValueError,
+                 r"box must be numbers, got str", id="text-box"),
     pytest.param("add_new_points_or_box", dict(frame_idx=0, obj_id=2, box=[0, 0, np.inf, 9]), ValueError,
                  "box contains NaN or infinite values", id="inf-box"),
     pytest.param("add_new_points_or_box", dict(frame_idx=0, obj_id=2, box=[100, 10, 50, 60]), ValueError,
@@ -357,3 +366,38 @@ def test_stream_rejects_bad_frames_and_early_prompts_and_goes_on(predictor, clip
     assert summary(stream.session) == before
 
     assert_same_result(stream.push(frames[1]), clean.push(frames[1]))
+
+
+# -- changes while a propagation runs -------------------------------------------------------------------------
+def test_a_change_during_propagation_stops_it_instead_of_emitting_wrong_masks(predictor, base):
+    """An object added while propagate_in_video's generator runs used to come out as all background on the
+    later frames; reset_state there raised a raw numpy error."""
+    state = fork(base.state)
+    frames = predictor.propagate_in_video(state)
+    assert next(frames)[1] == [1, 2]
+    predictor.add_new_points_or_box(state, 1, 3, **CLICK)
+    with pytest.raises(TrackingError, match=r"the state changed while propagate_in_video was running \(object 3 was "
+                                            r"added on frame 1\), so its remaining frames would be wrong and it "
+                                            r"stopped; call propagate_in_video again"):
+        next(frames)
+    assert [ids for _, ids, _ in predictor.propagate_in_video(state, max_frame_num_to_track=1)] == [[1, 2, 3]] * 2
+
+    frames = predictor.propagate_in_video(state)
+    next(frames)
+    predictor.reset_state(state)
+    with pytest.raises(TrackingError, match=r"\(the state was reset\)"):
+        next(frames)
+    first, second = predictor.propagate_in_video(fork(base.state)), predictor.propagate_in_video(fork(base.state))
+    next(first), next(second)  # two generators on two states: independent
+    next(first), next(second)
+
+
+def test_stream_video_length_is_checked(predictor):
+    from sam2_trt.runtime.video.stream import SAM2VideoStream
+
+    for value, error, match in [("100", TypeError, r"video_length must be an int .* not str '100'"),
+                                (2.5, TypeError, "not float 2.5"), (True, TypeError, "not bool True"),
+                                (0, ValueError, r"video_length must be >= 1 .*got 0; pass None")]:
+        with pytest.raises(error, match=match):
+            SAM2VideoStream(predictor, video_length=value)
+    assert SAM2VideoStream(predictor, video_length=np.int64(7))._frames.num_frames == 7

@@ -154,6 +154,20 @@ def test_coco_rle_json_round_trips(tmp_path):
     assert _entries(tmp_path) == ["masks.json"]
 
 
+def test_coco_rle_json_keeps_each_tracks_category(tmp_path):
+    ids, m = _masks()
+    categories = {3: {"category_id": 17, "category": "dog"}, 1: {"category_id": None, "category": "ball"}}
+    with CocoRleWriter(tmp_path / "masks.json", categories=categories) as w:
+        w.add(0, ids, m)
+        w.add(1, ids[1:], m[1:])
+    doc = json.loads((tmp_path / "masks.json").read_text())
+    assert doc["tracks"] == [{"obj_id": 1, "category_id": None, "category": "ball"},
+                             {"obj_id": 3, "category_id": 17, "category": "dog"}]
+    assert [(o["obj_id"], o["category_id"], o["category"]) for o in doc["frames"][0]["objects"]] == \
+        [(3, 17, "dog"), (1, None, "ball")]
+    assert [(o["obj_id"], o["category"]) for o in doc["frames"][1]["objects"]] == [(1, "ball")]
+
+
 def test_interrupted_coco_writer_writes_nothing(tmp_path):
     ids, m = _masks()
     with pytest.raises(RuntimeError):

@@ -137,3 +137,46 @@ def test_interrupted_export_leaves_nothing(tmp_path, tiny_checkpoint, sig):
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted; nothing was left behind" in err
     assert not out.exists() and _leftovers(tmp_path) == []
+
+
+def _start_export(out, checkpoint):
+    return subprocess.Popen([sys.executable, "-m", "sam2_trt.cli", "export", "--config", "sam2.1_hiera_t",
+                             "--checkpoint", str(checkpoint), "--out", str(out), "--image-size", "256"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_partial(proc, parent):
+    deadline = time.time() + 300
+    while not _leftovers(parent) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert _leftovers(parent), "the export should be writing into its temporary directory by now"
+
+
+def test_a_second_export_into_the_same_out_is_refused_while_the_first_runs(tmp_path, tiny_checkpoint):
+    """Both used to exit 0, the second silently replacing the first."""
+    out = tmp_path / "out"
+    first = _start_export(out, tiny_checkpoint)
+    _wait_for_partial(first, tmp_path)
+    second = run_cli("export", "--config", "sam2.1_hiera_t", "--checkpoint", tiny_checkpoint, "--out", out,
+                     "--image-size", "256")
+    assert second.returncode == ExportError.BAD_INPUT, second.stderr[-2000:]
+    assert f"--out {out} is being written by sam2-trt (pid {first.pid}); wait for it to finish" in second.stderr
+    _, err = first.communicate(timeout=900)
+    assert first.returncode == 0, err[-2000:]
+    assert (out / "sam2_trt.json").is_file() and _leftovers(tmp_path) == [] and not (tmp_path / ".out.lock").exists()
+
+
+def test_a_folder_made_at_out_during_the_export_is_left_alone(tmp_path, tiny_checkpoint):
+    """It used to be swapped out and deleted at the final move; now the finished export is kept beside it."""
+    out = tmp_path / "out"
+    proc = _start_export(out, tiny_checkpoint)
+    _wait_for_partial(proc, tmp_path)
+    out.mkdir()
+    (out / "mine.txt").write_text("a user's file")
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == ExportError.BAD_INPUT, err[-2000:]
+    assert f"--out {out} was created by someone else while the export ran; it is left as it is, and the finished, " \
+           f"validated export was kept at {out}.export-" in err
+    assert [p.name for p in out.iterdir()] == ["mine.txt"] and (out / "mine.txt").read_text() == "a user's file"
+    (kept,) = tmp_path.glob("out.export-*")
+    assert (kept / "sam2_trt.json").is_file() and _leftovers(tmp_path) == []

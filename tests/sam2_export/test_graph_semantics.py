@@ -87,3 +87,12 @@ def test_memory_attention_padding_is_bit_exact(tiny512):
     padded["memory_valid"][:, 2:] = 0
     padded["pointer_valid"][:, 3:] = 0
     assert np.array_equal(sess.run(None, padded)[0], sess.run(None, x)[0])
+
+
+def test_global_attention_of_the_image_encoder_runs_in_query_blocks(tiny512):
+    """Hiera's three global-attention blocks attend over 32 x 32 tokens at 512 px: 4 blocks of 256 queries each
+    (sam2_export/modules/image_encoder.py), next to its 9 windowed blocks (one softmax each)."""
+    import onnx
+
+    nodes = onnx.load(str(tiny512 / GRAPHS["image_encoder"].filename)).graph.node
+    assert sum(n.op_type == "Softmax" for n in nodes) == 9 + 3 * 4
