@@ -69,7 +69,7 @@ def open_side(job: dict) -> dict:
         predictor.set_image(image)
         return {"encoder": lambda: predictor.set_image(image),
                 "predict": lambda: predictor.predict(point, label) is None,
-                "masks": lambda: _save_masks(job["masks_path"], predictor.predict(point, label), None)}
+                "masks": lambda: _save_masks(job["masks_path"], *predictor.predict(point, label))}
     amg_args = {"points_per_side": job["points_per_side"]}
     if side == "official":
         from sam2_trt.benchmarks import official
@@ -136,7 +136,10 @@ def mask_agreement(saved: dict) -> dict:
             ma, mb = loaded[a]["masks"], loaded[b]["masks"]
             if len(ma) != len(mb):
                 (one, one_masks), (many, many_masks) = sorted(((a, ma), (b, mb)), key=lambda s: len(s[1]))
-                best = many_masks[int(np.argmax(loaded[many]["ious"]))]
+                ious = loaded[many]["ious"]
+                if len(ious) != len(many_masks):
+                    raise ValueError(f"{many}: {len(many_masks)} masks but {len(ious)} predicted IoUs to pick its best")
+                best = many_masks[int(np.argmax(ious))]
                 out[f"{a} vs {b}"] = [_iou(one_masks[0], best)]
             else:
                 out[f"{a} vs {b}"] = [_iou(x, y) for x, y in zip(ma, mb)]

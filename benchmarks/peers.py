@@ -26,6 +26,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Peer:
@@ -171,13 +173,21 @@ class PeerPredictor:
                 self.embedding = self.predictor.encode(image[:, :, ::-1])
 
     def predict(self, point, label):
+        """(masks [M, H, W] bool, their predicted IoUs [M] or None): sam2-onnx's three, samexporter's best alone
+        (it returns no scores)."""
         if self.peer.name == "sam2-onnx":
-            masks, _, _ = self.predictor.predict(point_coords=point, point_labels=label, multimask_output=True)
-            return masks > 0
+            masks, scores, _ = self.predictor.predict(point_coords=point, point_labels=label, multimask_output=True)
+            return _stack(masks > 0), np.asarray(scores, np.float32).ravel()
         prompt = [{"type": "point", "data": [float(point[0, 0]), float(point[0, 1])], "label": int(label[0])}]
         with _quiet():
             masks = self.predictor.predict_masks(self.embedding, prompt)
-        return masks[0] > 0
+        return _stack(np.asarray(masks[0]) > 0), None
+
+
+def _stack(masks: np.ndarray) -> np.ndarray:
+    """Masks of any leading shape ([H, W], [1, M, H, W], ...) -> [M, H, W]."""
+    masks = np.asarray(masks)
+    return masks.reshape(-1, *masks.shape[-2:])
 
 
 class _quiet:

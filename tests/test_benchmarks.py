@@ -168,3 +168,23 @@ def test_a_peer_wheel_for_python_3_12_is_made_importable_here(tmp_path):
     namespace = {}
     exec((tmp_path / "types.py").read_text(), namespace)  # noqa: S102 (the file written above)
     assert namespace["Float"] == (float | None) and namespace["x"] is int
+
+
+def test_mask_agreement_pairs_a_best_mask_side_with_the_others_best(tmp_path):
+    """Multimask sides compare mask by mask; a side with only its best mask (samexporter) is compared with the
+    other side's best by its predicted IoU, and a side whose IoUs do not match its masks is refused."""
+    import numpy as np
+
+    from sam2_trt.benchmarks.image import _save_masks, mask_agreement
+
+    masks = np.zeros((3, 8, 8), bool)
+    masks[0, :2], masks[1, :4], masks[2, :6] = True, True, True
+    saved = {"official": _save_masks(str(tmp_path / "a.npz"), masks, np.array([0.1, 0.9, 0.2])),
+             "peer": _save_masks(str(tmp_path / "b.npz"), masks, np.array([0.3, 0.3, 0.8])),
+             "best only": _save_masks(str(tmp_path / "c.npz"), masks[1:2], None)}
+    got = mask_agreement(saved)
+    assert got == {"official vs peer": [1.0, 1.0, 1.0], "official vs best only": [1.0],
+                   "peer vs best only": [4 / 6]}
+    saved["peer"] = _save_masks(str(tmp_path / "b.npz"), masks, None)
+    with pytest.raises(ValueError, match="peer: 3 masks but 0 predicted IoUs"):
+        mask_agreement(saved)
