@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from sam2_trt.core.specs import GRAPHS
 from tests.conftest import REPO, run_cli
 from tests.engines.conftest import tensorrt_unavailable_reason
 
@@ -86,7 +87,10 @@ def test_check_with_an_onnxruntime_backend_reports_every_output(tiny512_dir, tmp
     proc = run_cli("check", tiny512_dir, "--backend", "onnxruntime-cpu", "--device", "cpu", "--json", report)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(report.read_text())
-    expected = {("image_encoder", 4), ("prompt_decoder", 12), ("memory_attention", 2), ("memory_encoder", 2)}
+    # every output of every graph, in each of its spec's validation cases (the per-object graphs' include objects
+    # of two frames): 4 + 4 x 4 + 1 x 3 + 1 x 3 rows
+    expected = {(name, len(spec.outputs) * len(spec.validation_cases)) for name, spec in GRAPHS.items()}
+    assert expected == {("image_encoder", 4), ("prompt_decoder", 16), ("memory_attention", 3), ("memory_encoder", 3)}
     assert {(g, sum(r["graph"] == g for r in rows)) for g in {r["graph"] for r in rows}} == expected
     assert all(r["passed"] and r["max_abs_err"] <= 1e-4 for r in rows)
     assert "memory_attention.conditioned_features" in proc.stdout and "objects=2,slots=3,pointers=5" in proc.stdout
