@@ -61,7 +61,7 @@ def video_table(results: list) -> str:
                          f"{speed} | {_fmt(r.get('time_vs_one_object'), '.2f')} | {_where(res)} |")
     notes = [f"- {_versions(res)} {res['settings']['frames']} frames of {res['settings']['frame_size']}, "
              f"median of {res['settings']['reps']} passes after a {res['settings']['warmup_frames']}-frame warm-up."
-             + (f" {res['note']}" if res.get("note") else "") for res in results]
+             + _load(res) + (f" {res['note']}" if res.get("note") else "") for res in results]
     return "\n".join(lines + [""] + notes)
 
 
@@ -141,6 +141,12 @@ def serve_table(results: list) -> str:
                      f"{m['device']}); {st['seconds']} s per setting, propagations of {st['max_frames']} frames of "
                      f"{st['frame_size']}. {ratio}")
     return "\n".join(lines + [""] + notes)
+
+
+def _load(res: dict) -> str:
+    """The machine's load when the run ended: on a shared machine, compare a run's ratios, not its FPS."""
+    load = res["environment"].get("load_average")
+    return f" Load average {load[0]:.1f} when it ended." if load else ""
 
 
 def many_table(results: list) -> str:
