@@ -164,6 +164,7 @@ def many_options(p) -> None:
     p.add_argument("--workers", type=at_least(1), help="Ray workers (default: 2 on a CPU, one per GPU on a GPU)")
     p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime-cuda or onnxruntime-cpu")
     add_weights(p)
+    add_results(p)
 
 
 def serve_options(p) -> None:
