@@ -34,19 +34,13 @@ def test_a_second_build_keeps_up_to_date_engines(engines512):
 
 def test_image_predictor_matches_official(tensorrt_here, tiny1024_dir, official_tiny, tmp_path):
     from sam2_trt.runtime import SAM2ImagePredictor
-    from tests.official_reference import official_image_classes
-    from tests.runtime.test_image_predictor_parity import CASES, IMAGE, assert_same_prediction
+    from tests.runtime.test_image_predictor_parity import assert_every_case_matches_official
 
     model = tmp_path / "tiny1024"
     shutil.copytree(tiny1024_dir, model)
     ours = SAM2ImagePredictor.load(model, backend="tensorrt", precision="fp32")  # engines built on first use
     assert ours.model.backend.name == "tensorrt"
-    Official, _ = official_image_classes()
-    theirs = Official(official_tiny)
-    ours.set_image(IMAGE)
-    theirs.set_image(IMAGE)
-    for case in CASES.values():
-        assert_same_prediction(ours.predict(**case), theirs.predict(**case))
+    assert_every_case_matches_official(ours, official_tiny)
 
 
 @pytest.mark.parametrize("name", ["one_click", "two_objects", "refinement_click_then_repropagation"])

@@ -56,6 +56,17 @@ CASES = {
 }
 
 
+def assert_every_case_matches_official(ours, official_model):
+    """`ours` (a SAM2ImagePredictor on any backend) against the official predictor on IMAGE, every case of CASES:
+    how the GPU backends' parity tests check themselves."""
+    Official, _ = official_image_classes()
+    theirs = Official(official_model)
+    ours.set_image(IMAGE)
+    theirs.set_image(IMAGE)
+    for case in CASES.values():
+        assert_same_prediction(ours.predict(**case), theirs.predict(**case))
+
+
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_predict_matches_official(predictors, case):
     ours, theirs = predictors

@@ -55,16 +55,10 @@ def test_sessions_run_on_cuda_and_keep_outputs_there(cuda_backend, tiny512_dir):
 @pytest.mark.gpu
 def test_image_predictor_matches_official(cuda_backend, tiny1024_dir, official_tiny):
     from sam2_trt.runtime import SAM2ImagePredictor
-    from tests.official_reference import official_image_classes
-    from tests.runtime.test_image_predictor_parity import CASES, IMAGE, assert_same_prediction
+    from tests.runtime.test_image_predictor_parity import assert_every_case_matches_official
 
     ours = SAM2ImagePredictor.load(tiny1024_dir, backend="onnxruntime-cuda", device="cuda")
-    Official, _ = official_image_classes()
-    theirs = Official(official_tiny)
-    ours.set_image(IMAGE)
-    theirs.set_image(IMAGE)
-    for case in CASES.values():
-        assert_same_prediction(ours.predict(**case), theirs.predict(**case))
+    assert_every_case_matches_official(ours, official_tiny)
 
 
 @pytest.mark.gpu
