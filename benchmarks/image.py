@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -41,7 +42,7 @@ GPU_DEFAULTS = {"models": ["sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+"
                 "image_sizes": [1024], "points_per_side": 32, "warmup": 3,
                 "reps": {"encoder": 20, "predict": 100, "amg": 5}, "peers": [], "int8": False}
 CPU_DEFAULTS = {"models": ["sam2.1_hiera_t"], "image_sizes": [1024], "points_per_side": 16, "warmup": 1,
-                "reps": {"encoder": 5, "predict": 15, "amg": 1}, "peers": ["sam2-onnx", "samexporter"], "int8": True}
+                "reps": {"encoder": 11, "predict": 15, "amg": 1}, "peers": ["sam2-onnx", "samexporter"], "int8": True}
 CALLS = ("encoder", "predict", "amg")
 
 
@@ -280,8 +281,20 @@ def _ratios(rows: list) -> None:
             r["vs_fp32"] = {k: fp32[k]["median_ms"] / r[k]["median_ms"] for k in CALLS if k in fp32 and k in r}
         if peers:
             fastest = {k: min(peers, key=lambda p: p[k]["median_ms"]) for k in ("encoder", "predict")}
-            r["vs_fastest_peer"] = {k: {"peer": p["label"], "ratio": p[k]["median_ms"] / r[k]["median_ms"]}
+            r["vs_fastest_peer"] = {k: {"peer": p["label"], "ratio": p[k]["median_ms"] / r[k]["median_ms"],
+                                        **_round_by_round(p[k]["times_ms"], r[k]["times_ms"])}
                                     for k, p in fastest.items()}
+
+
+def _round_by_round(theirs: list, ours: list) -> dict:
+    """The two sides' times of the same interleaved rounds compared pairwise (a round's sides ran seconds apart,
+    under the same load, so a pair's ratio is steadier than a ratio of medians): {paired_ratio: median of
+    theirs / ours per round, rounds_ahead: rounds in which ours was at least as fast, rounds}; {} when a side
+    missed a round (its rounds no longer pair up)."""
+    if len(theirs) != len(ours) or not ours:
+        return {}
+    return {"paired_ratio": statistics.median(t / o for t, o in zip(theirs, ours)),
+            "rounds_ahead": sum(o <= t for t, o in zip(theirs, ours)), "rounds": len(ours)}
 
 
 def run(args) -> int:

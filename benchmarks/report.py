@@ -65,6 +65,9 @@ def video_table(results: list) -> str:
     return "\n".join(lines + [""] + notes)
 
 
+CALL_NAMES = {"encoder": "set_image", "predict": "predict"}  # the image benchmark's names -> the API's
+
+
 def image_table(results: list) -> str:
     lines = ["| model | input px | side | set_image ms | predict ms | automatic masks s | masks kept | x official "
              "(set_image / predict / automatic) | x fastest peer (set_image / predict) | measured on |",
@@ -92,6 +95,13 @@ def image_table(results: list) -> str:
         notes.append(f"- {_versions(res)} A {st['image_size_px']} image; automatic masks with "
                      f"points_per_side={st['points_per_side']} and the official thresholds (with random weights few "
                      f"or no masks pass them, so the time is mostly the grid's decoder calls).{how}")
+        for r in res["rows"]:
+            pairs = [(call, r.get("vs_fastest_peer", {}).get(key, {})) for key, call in CALL_NAMES.items()]
+            if any("paired_ratio" in p for _, p in pairs):
+                notes.append(f"- {r['label']} against the fastest peer round by round (the median of the per-round "
+                             "ratios; rounds in which ours was at least as fast): " + "; ".join(
+                                 f"{call} {p['paired_ratio']:.2f} against {p['peer']}, {p['rounds_ahead']} of "
+                                 f"{p['rounds']}" for call, p in pairs if "paired_ratio" in p) + ".")
         for case, pairs in res.get("mask_agreement", {}).items():
             notes.append(f"- Mask IoU of the click ({case}, min over the masks): "
                          + "; ".join(f"{pair} {min(v):.4f}" for pair, v in pairs.items()) + ".")

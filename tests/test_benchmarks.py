@@ -188,3 +188,36 @@ def test_mask_agreement_pairs_a_best_mask_side_with_the_others_best(tmp_path):
     saved["peer"] = _save_masks(str(tmp_path / "b.npz"), masks, None)
     with pytest.raises(ValueError, match="peer: 3 masks but 0 predicted IoUs"):
         mask_agreement(saved)
+
+
+def test_ours_is_compared_with_the_fastest_peer_round_by_round():
+    """The ratio of medians, and the same interleaved rounds paired: their per-round ratios' median and the
+    rounds ours won; rounds that do not pair up (a side missed one) give no paired figures; the README's note
+    reports them."""
+    from sam2_trt.benchmarks.image import _ratios
+    from sam2_trt.benchmarks.report import image_table
+
+    def side(label, kind, encoder, predict):
+        return {"label": label, "side": kind, "model": "m", "image_size": 1024,
+                **{k: {"median_ms": sorted(t)[len(t) // 2], "times_ms": t} for k, t in
+                   (("encoder", encoder), ("predict", predict))}}
+
+    ours = side("ours", "ours", [100, 90, 120], [10, 10, 10])
+    slow_peer = side("peer slow", "peer", [200, 200, 200], [9, 9, 9])
+    fast_peer = side("peer fast", "peer", [95, 100, 110], [8, 12])  # missed a predict round
+    rows = [ours, slow_peer, fast_peer]
+    _ratios(rows)
+    enc, pred = ours["vs_fastest_peer"]["encoder"], ours["vs_fastest_peer"]["predict"]
+    assert enc["peer"] == "peer fast" and enc["ratio"] == pytest.approx(100 / 100)
+    assert enc["paired_ratio"] == pytest.approx(95 / 100)  # the rounds' ratios: 0.95, 1.11, 0.92
+    assert (enc["rounds_ahead"], enc["rounds"]) == (1, 3)
+    assert pred["peer"] == "peer slow" and pred["ratio"] == pytest.approx(9 / 10)
+    assert pred["paired_ratio"] == pytest.approx(0.9) and pred["rounds_ahead"] == 0
+    fast_peer["predict"]["median_ms"] = 1  # now the fastest on predict, with rounds that do not pair
+    _ratios(rows)
+    assert "paired_ratio" not in ours["vs_fastest_peer"]["predict"]
+    result = {"_file": "f.json", "rows": rows, "date": "2026-12-03", "machine": "m", "environment": {"python": "3.11"},
+              "settings": {"image_size_px": "1280x720", "points_per_side": 16}}
+    table = image_table([result])
+    assert "ours against the fastest peer round by round" in table and "set_image 0.95 against peer fast, 1 of 3" \
+        in table
