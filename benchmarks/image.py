@@ -302,6 +302,7 @@ def run(args) -> int:
     table and write the results file under args.results. Returns the exit code."""
     from sam2_trt.benchmarks.video import available_backends
 
+    load_before = [round(x, 2) for x in os.getloadavg()]  # describe() below reads it again at the end
     args = with_defaults(args)
     if args.device.startswith("cuda"):
         args.peers = []  # the peers run ONNX Runtime on the CPU: no comparison with a GPU run
@@ -316,7 +317,7 @@ def run(args) -> int:
             rows.append(r)
     for case, pairs in agreement.items():
         print(f"mask IoU of the click, {case}: " + "; ".join(f"{pair} {min(v):.4f}" for pair, v in pairs.items()))
-    env = describe(load_average_after=[round(x, 2) for x in os.getloadavg()])
+    env = describe(load_average_before=load_before)
     result = {"benchmark": "image", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_label(env),
               "environment": env, "models": [m.describe() for m in models],
               "settings": {"image_size_px": f"{w}x{h}", "points_per_side": args.points_per_side, "device": args.device,

@@ -89,9 +89,8 @@ def image_table(results: list) -> str:
         st = res["settings"]
         how = (f" Interleaved: every side loaded once in its own process, then each round times every side once "
                f"(medians of {st['reps']['encoder']} set_image / {st['reps']['predict']} predict rounds); "
-               f"{st['threads']} ONNX Runtime and torch threads, {st['onnxruntime_graph_optimization']}; load "
-               f"average {res['environment']['load_average'][0]} before, "
-               f"{res['environment'].get('load_average_after', ['?'])[0]} after." if st.get("interleaved") else "")
+               f"{st['threads']} ONNX Runtime and torch threads, {st['onnxruntime_graph_optimization']};"
+               + _load_span(res) if st.get("interleaved") else "")
         notes.append(f"- {_versions(res)} A {st['image_size_px']} image; automatic masks with "
                      f"points_per_side={st['points_per_side']} and the official thresholds (with random weights few "
                      f"or no masks pass them, so the time is mostly the grid's decoder calls).{how}")
@@ -151,6 +150,14 @@ def serve_table(results: list) -> str:
                      f"{m['device']}); {st['seconds']} s per setting, propagations of {st['max_frames']} frames of "
                      f"{st['frame_size']}. {ratio}")
     return "\n".join(lines + [""] + notes)
+
+
+def _load_span(res: dict) -> str:
+    """The load average when the run started (results files since it was recorded) and when it ended."""
+    env = res["environment"]
+    before = env.get("load_average_before")
+    start = f" {before[0]} when it started," if before else ""
+    return f" load average{start} {env['load_average'][0]} when it ended."
 
 
 def _load(res: dict) -> str:
