@@ -23,6 +23,22 @@ def _first(path: str, key: str) -> str | None:
         return None
 
 
+# The CPU's vector extensions that change what ONNX Runtime's and torch's CPU kernels can do: AVX2 / AVX-512 for
+# float32 matmuls, VNNI for int8 dot products, bf16 and AMX for reduced precision. Two "AMD EPYC (2 cores)"
+# machines of a cloud can differ in exactly these, so a CPU result names them.
+_SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+               "amx_bf16")
+
+
+def cpu_simd() -> list | None:
+    """The `_SIMD_FLAGS` this CPU reports in /proc/cpuinfo (None where there is no /proc/cpuinfo)."""
+    flags = _first("/proc/cpuinfo", "flags")
+    if flags is None:
+        return None
+    have = set(flags.split())
+    return [f for f in _SIMD_FLAGS if f in have]
+
+
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -51,6 +67,7 @@ def describe(**extra) -> dict:
     env = {
         "host": platform.node(), "os": platform.platform(),
         "cpu": _first("/proc/cpuinfo", "model name") or platform.processor() or platform.machine(),
+        "cpu_simd": cpu_simd(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_total_gb": None if mem is None else round(int(mem.split()[0]) / 2**20, 1),

@@ -42,7 +42,8 @@ def _versions(result: dict) -> str:
     names = [("onnxruntime", "ONNX Runtime"), ("onnxruntime-gpu", "ONNX Runtime GPU"), ("tensorrt", "TensorRT"),
              ("torch", "torch"), ("sam2", "official sam2"), ("ray", "Ray")]
     libs = ", ".join(f"{label} {env[key]}" for key, label in names if env.get(key))
-    return f"`{result['_file']}`: {_where(result)}; Python {env['python']}, {libs}."
+    simd = f" CPU extensions: {', '.join(env['cpu_simd'])}." if env.get("cpu_simd") else ""
+    return f"`{result['_file']}`: {_where(result)}; Python {env['python']}, {libs}.{simd}"
 
 
 def _fmt(value, spec: str) -> str:

@@ -221,3 +221,19 @@ def test_ours_is_compared_with_the_fastest_peer_round_by_round():
     table = image_table([result])
     assert "ours against the fastest peer round by round" in table and "set_image 0.95 against peer fast, 1 of 3" \
         in table
+
+
+def test_a_result_names_the_cpus_vector_extensions():
+    """Machines with one label ("AMD EPYC (2 cores)") can differ in AVX-512, VNNI or bf16: the environment lists
+    the ones /proc/cpuinfo reports, and the README's note names them."""
+    from sam2_trt.benchmarks.environment import _SIMD_FLAGS, describe
+    from sam2_trt.benchmarks.report import _versions
+
+    flags = next(line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags"))
+    env = describe()
+    assert env["cpu_simd"] == [f for f in _SIMD_FLAGS if f in flags]
+    note = _versions({"_file": "x.json", "date": "2026-12-03", "machine": "m", "environment": env})
+    if env["cpu_simd"]:
+        assert "CPU extensions: " + ", ".join(env["cpu_simd"]) + "." in note
+    else:
+        assert "CPU extensions" not in note
