@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import secrets
 import signal
 import socket
@@ -111,9 +112,12 @@ def _get(port: int, token: str, path: str) -> dict:
 
 def start_server(model_dir, media: Path, backend: str, device: str, extra: list, log: Path):
     port, token = _free_port(), secrets.token_urlsafe(24)
-    cmd = [sys.executable, "-m", "sam2_trt.cli", "serve", str(model_dir), "--port", str(port), "--token", token,
+    cmd = [sys.executable, "-m", "sam2_trt.cli", "serve", str(model_dir), "--port", str(port),
            "--media-root", str(media), "--backend", backend, "--device", device, "--max-queue", "256", *extra]
-    process = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    # the token goes in the environment: not on the process list, and one of 64 tokens begins with "-", which
+    # argparse would take for an option after a bare --token
+    process = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                               env={**os.environ, "SAM2_TRT_TOKEN": token})
     for _ in range(1200):
         if process.poll() is not None:
             raise SystemExit(f"the server exited ({process.returncode}): {log.read_text()[-2000:]}")

@@ -76,6 +76,8 @@ def test_image_benchmark_measures_official_and_ours(tiny512_dir, tiny_checkpoint
     (ious,) = result["mask_agreement"].values()  # the same click's masks on both sides
     assert min(ious["official fp32 vs ours onnxruntime-cpu"]) >= 0.99
     assert result["settings"]["interleaved"] and result["settings"]["threads"] >= 1
+    env = result["environment"]  # the load when the run started, and (describe()'s own) when it ended
+    assert len(env["load_average_before"]) == 3 and len(env["load_average"]) == 3
 
 
 def test_memory_benchmark_measures_both_sides_at_each_length(tiny512_dir, tiny_checkpoint, tmp_path):

@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime-cuda or onnxruntime-cpu")
     p.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (auto falls back to cpu)")
     p.add_argument("--token", help="bearer token every API request and WebSocket must carry (required for a "
-                                   "non-loopback --host); or set SAM2_TRT_TOKEN")
+                                   "non-loopback --host); or set SAM2_TRT_TOKEN. Write --token=VALUE when the "
+                                   "token begins with '-' (one in 64 of secrets.token_urlsafe's do)")
     p.add_argument("--media-root", type=Path, metavar="DIR",
                    help="clients may open videos and images under DIR by relative path (nothing outside it)")
     p.add_argument("--max-sessions", type=at_least(1), default=16,

@@ -19,7 +19,8 @@ from tests.serve.live import start_server
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install '.[serve]')")
 
-TOKEN = "test-token-0123456789abcdef"
+# begins with "-" as one in 64 of secrets.token_urlsafe's do: every live test then starts its server with it
+TOKEN = "-test-token-0123456789abcdef"
 SHORT_FRAMES = 6  # frames of short.mp4
 
 

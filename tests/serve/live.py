@@ -65,7 +65,7 @@ def start_server(model_dir: Path, tmp: Path, *args, token: str | None = None, wa
     dirs = {"work": tmp / "work", "exports": tmp / "exports"}
     cmd = [sys.executable, "-m", "sam2_trt.cli", "serve", str(model_dir), "--port", str(port), "--backend",
            "onnxruntime-cpu", "--work-dir", str(dirs["work"]), "--export-dir", str(dirs["exports"]),
-           *(["--token", token] if token else []), *map(str, args)]
+           *([f"--token={token}"] if token else []), *map(str, args)]  # "=": a token may begin with "-"
     log = tmp / "server.log"
     with open(log, "w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)

@@ -77,6 +77,8 @@ def test_a_non_loopback_bind_without_a_token_is_refused(tiny256_dir):
         assert proc.returncode == 3 and "refusing to serve without --token" in proc.stderr, proc.stderr
     weak = run_cli("serve", tiny256_dir, "--token", "short", timeout=120)
     assert weak.returncode == 3 and "--token must be 16 to 256 characters" in weak.stderr
+    from_env = run_cli("serve", tiny256_dir, "--host", "0.0.0.0", env={"SAM2_TRT_TOKEN": "short"}, timeout=120)
+    assert from_env.returncode == 3 and "--token must be 16 to 256 characters" in from_env.stderr  # it was read
 
 
 def test_config_rules():
